@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Demo: build, install, start a scratch cluster that stays up, route users.
+# Usage: bash scripts/demo.sh          (re-running replaces the previous demo cluster)
+#        bash scripts/demo.sh --stop   (stop the demo cluster and remove its files)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DEMO_ENV=/tmp/abtest-demo.env
+
+# Read the recorded cluster (key=value lines). Parsed, not sourced: it lives in /tmp.
+load_demo_env() {
+    [ -f "$DEMO_ENV" ] || return 1
+    [ -O "$DEMO_ENV" ] || { echo "ignoring $DEMO_ENV: not owned by us" >&2; return 1; }
+    local k v
+    while IFS='=' read -r k v; do
+        case "$k" in
+            ABTEST_TMP|ABTEST_PGDATA|PGHOST|PGPORT) export "$k=$v" ;;
+        esac
+    done <"$DEMO_ENV"
+    [ -n "${ABTEST_TMP:-}" ] && [[ "$ABTEST_TMP" == /*/abtest.* ]]
+}
+
+stop_demo() {
+    if load_demo_env; then
+        abtest_log "stopping demo cluster in $ABTEST_TMP"
+        abtest_stop_cluster
+    fi
+    rm -f "$DEMO_ENV"
+}
+
+case "${1:-}" in
+    --stop) stop_demo; exit 0 ;;
+    "") ;;
+    *) echo "usage: bash scripts/demo.sh [--stop]" >&2; exit 2 ;;
+esac
+
+abtest_header "dependencies"
+abtest_ensure_deps
+
+abtest_header "build + install"
+abtest_build_install
+
+abtest_header "scratch cluster"
+stop_demo
+export ABTEST_NO_TRAP=1   # the demo cluster outlives this script
+# shellcheck disable=SC2119 # no extra postgresql.conf lines
+abtest_start_cluster
+{
+    echo "ABTEST_TMP=$ABTEST_TMP"
+    echo "ABTEST_PGDATA=$ABTEST_PGDATA"
+    echo "PGHOST=$PGHOST"
+    echo "PGPORT=$PGPORT"
+} >"$DEMO_ENV"
+
+connect_help() {
+    cat <<EOF
+Connect:  psql -h $PGHOST -p $PGPORT -U postgres
+Stop:     bash scripts/demo.sh --stop
+   (or:   runuser -u postgres -- $ABTEST_PG_BIN/pg_ctl -D $ABTEST_PGDATA stop)
+EOF
+}
+
+abtest_header "demo"
+# -e echoes each statement before its result.
+if ! abtest_psql -e <<'SQL'
+CREATE EXTENSION abtest;
+
+SELECT ab_create_experiment('checkout_v2', ARRAY['control','treatment'], ARRAY[50,50]);
+SELECT ab_start('checkout_v2');
+
+-- Route 10,000 users: the split should be close to 50/50.
+SELECT ab_route_user('checkout_v2', 'user' || i) AS branch, count(*)
+FROM generate_series(1, 10000) i GROUP BY 1 ORDER BY 1;
+
+-- The same user always lands in the same bucket.
+SELECT ab_bucket('checkout_v2', 'user42');
+SELECT ab_bucket('checkout_v2', 'user42');
+
+-- Three branches, no allocation given: an even split.
+SELECT ab_create_experiment('homepage_hero', ARRAY['a','b','c']);
+
+-- (abtest.experiment_overview has more columns: SELECT * to see them all.)
+SELECT name, state, branches, allocation, strategy, sticky FROM abtest.experiment_overview;
+SQL
+then
+    abtest_header "demo FAILED (cluster left running for inspection)"
+    echo "server log: $ABTEST_TMP/server.log"
+    connect_help
+    exit 1
+fi
+
+abtest_header "the demo cluster is still running"
+connect_help

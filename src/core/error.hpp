@@ -1,0 +1,38 @@
+// The one way the core refuses something: a typed error the glue maps to a SQLSTATE.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace abtest {
+
+// What kind of refusal; the glue maps each kind to exactly one SQLSTATE.
+enum class ErrorKind {
+  kInvalidParameter,  // 22023 invalid_parameter_value
+  kNullValue,         // 22004 null_value_not_allowed
+  kUndefinedObject,   // 42704 undefined_object
+  kDuplicateObject,   // 42710 duplicate_object
+  kWrongState,        // 55000 object_not_in_prerequisite_state
+  kProgramLimit,      // 54000 program_limit_exceeded
+  kInternal,          // XX000 internal_error: a bug, never a user's mistake
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, std::string message, std::string detail = {}, std::string hint = {})
+      : std::runtime_error(message), kind_(kind), detail_(std::move(detail)), hint_(std::move(hint)) {}
+
+  ErrorKind kind() const { return kind_; }
+  const std::string& detail() const { return detail_; }
+  const std::string& hint() const { return hint_; }
+
+ private:
+  ErrorKind kind_;
+  std::string detail_;
+  std::string hint_;
+};
+
+// Quotes a user-supplied name for a message, the way PostgreSQL does: "name".
+inline std::string Quoted(const std::string& name) { return "\"" + name + "\""; }
+
+}  // namespace abtest

@@ -1,0 +1,146 @@
+#include "core/experiment_json.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/allocation.hpp"
+#include "core/error.hpp"
+
+namespace abtest {
+namespace {
+
+using Json = nlohmann::json;
+
+[[noreturn]] void Corrupt(const std::string& what) {
+  throw Error(ErrorKind::kInternal, "abtest catalog entry is invalid: " + what, {},
+              "Change experiments only through the ab_* functions.");
+}
+
+const Json& Field(const Json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end()) Corrupt(std::string("missing field ") + key);
+  return *it;
+}
+
+std::string Text(const Json& doc, const char* key) {
+  const Json& value = Field(doc, key);
+  if (!value.is_string()) Corrupt(std::string(key) + " is not text");
+  return value.get<std::string>();
+}
+
+std::optional<std::string> OptionalText(const Json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) Corrupt(std::string(key) + " is not text");
+  return it->get<std::string>();
+}
+
+std::vector<std::string> TextList(const Json& doc, const char* key) {
+  const Json& value = Field(doc, key);
+  std::vector<std::string> list;
+  if (value.is_null()) return list;
+  if (!value.is_array()) Corrupt(std::string(key) + " is not an array");
+  for (const auto& item : value) {
+    if (!item.is_string()) Corrupt(std::string(key) + " holds a non-text element");
+    list.push_back(item.get<std::string>());
+  }
+  return list;
+}
+
+template <typename T>
+T Value(const Json& doc, const char* key) {
+  const Json& value = Field(doc, key);
+  try {
+    return value.get<T>();
+  } catch (const Json::exception&) {
+    Corrupt(std::string(key) + " has the wrong type");
+  }
+}
+
+Json OptionalToJson(const std::optional<std::string>& value) { return value ? Json(*value) : Json(nullptr); }
+
+Experiment FromDocument(const Json& doc) {
+  if (!doc.is_object()) Corrupt("not an object");
+  std::vector<std::string> names = TextList(doc, "branches");
+  const Json& shares = Field(doc, "allocation");
+  if (!shares.is_array() || shares.size() != names.size()) Corrupt("allocation does not match branches");
+  std::vector<std::string> percents;
+  for (const auto& share : shares) {
+    if (!share.is_number()) Corrupt("allocation holds a non-number");
+    percents.push_back(share.dump());
+  }
+
+  Experiment e = Experiment::Create(Text(doc, "name"), names, percents, OptionalText(doc, "description"),
+                                    OptionalText(doc, "owner"), TextList(doc, "tags"));
+  e.id = Text(doc, "id");
+  e.state = ParseState(Text(doc, "state"));
+  e.created_at = OptionalText(doc, "created_at");
+  e.started_at = OptionalText(doc, "started_at");
+  e.completed_at = OptionalText(doc, "completed_at");
+  e.winner = OptionalText(doc, "winner");
+  if (e.winner) e.RequireBranch(*e.winner);
+  e.config.sticky = Value<bool>(doc, "sticky");
+  e.config.allow_reassignment = Value<bool>(doc, "allow_reassignment");
+  e.config.included_groups = TextList(doc, "included_groups");
+  e.config.excluded_groups = TextList(doc, "excluded_groups");
+  e.config.min_sample_size = Value<std::int64_t>(doc, "min_sample_size");
+  e.config.confidence_level = Value<double>(doc, "confidence_level");
+  e.config.auto_complete = Value<bool>(doc, "auto_complete");
+  e.config.max_duration = OptionalText(doc, "max_duration");
+  e.config.salt = Text(doc, "salt");
+  e.SetAssignment(Text(doc, "strategy"), Field(doc, "strategy_params").dump());
+  e.is_default = Value<bool>(doc, "is_default");
+  return e;
+}
+
+}  // namespace
+
+std::string ExperimentToJson(const Experiment& e) {
+  Json branches = Json::array(), allocation = Json::array();
+  for (const auto& branch : e.branches) {
+    branches.push_back(branch.name);
+    allocation.push_back(Json::parse(FormatPercent(branch.allocation)));
+  }
+  Json doc = {
+      {"id", e.id.empty() ? Json(nullptr) : Json(e.id)},
+      {"name", e.name},
+      {"description", OptionalToJson(e.description)},
+      {"owner", OptionalToJson(e.owner)},
+      {"tags", e.tags},
+      {"branches", branches},
+      {"allocation", allocation},
+      {"state", StateName(e.state)},
+      {"created_at", OptionalToJson(e.created_at)},
+      {"started_at", OptionalToJson(e.started_at)},
+      {"completed_at", OptionalToJson(e.completed_at)},
+      {"winner", OptionalToJson(e.winner)},
+      {"sticky", e.config.sticky},
+      {"allow_reassignment", e.config.allow_reassignment},
+      {"included_groups", e.config.included_groups},
+      {"excluded_groups", e.config.excluded_groups},
+      {"min_sample_size", e.config.min_sample_size},
+      {"confidence_level", e.config.confidence_level},
+      {"auto_complete", e.config.auto_complete},
+      {"max_duration", OptionalToJson(e.config.max_duration)},
+      {"salt", e.config.salt},
+      {"strategy", StrategyName(e.strategy.kind)},
+      {"strategy_params", Json::parse(StrategyParamsJson(e.strategy))},
+      {"is_default", e.is_default},
+  };
+  return doc.dump();
+}
+
+Experiment ExperimentFromJson(std::string_view json) {
+  Json doc = Json::parse(json.begin(), json.end(), nullptr, false);
+  if (doc.is_discarded()) Corrupt("not JSON");
+  return FromDocument(doc);
+}
+
+std::vector<Experiment> ExperimentsFromJson(std::string_view json) {
+  Json docs = Json::parse(json.begin(), json.end(), nullptr, false);
+  if (docs.is_discarded() || !docs.is_array()) Corrupt("not a JSON array");
+  std::vector<Experiment> experiments;
+  for (const auto& doc : docs) experiments.push_back(FromDocument(doc));
+  return experiments;
+}
+
+}  // namespace abtest

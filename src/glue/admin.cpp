@@ -1,0 +1,161 @@
+// SQL-callable administration: create, configure, move through the lifecycle, delete.
+// Each loads the experiment row-locked, lets the core apply the change (which
+// validates everything first), and stores the result; a refused change stores
+// nothing, and a rolled-back one is never seen by routing.
+
+#include "core/error.hpp"
+#include "core/experiment.hpp"
+#include "glue/args.hpp"
+#include "glue/catalog.hpp"
+#include "glue/guard.hpp"
+#include "glue/shared_state.hpp"
+#include "glue/sticky.hpp"
+
+namespace abtest::glue {
+namespace {
+
+template <typename Change>
+void Modify(FunctionCallInfo fcinfo, Change&& change) {
+  RequirePreloaded();
+  Experiment experiment = catalog::LoadForUpdate(TextArg(fcinfo, 0, "experiment name"));
+  change(experiment);
+  catalog::Save(experiment);
+}
+
+void ApplyAction(FunctionCallInfo fcinfo, Action action, const std::optional<std::string>& winner = std::nullopt) {
+  Modify(fcinfo, [&](Experiment& e) { e.Apply(action, catalog::TransactionTime(), winner); });
+}
+
+template <typename T>
+std::optional<T> OptionalArg(FunctionCallInfo fcinfo, int n, T (*get)(Datum)) {
+  if (PG_ARGISNULL(n)) return std::nullopt;
+  return get(PG_GETARG_DATUM(n));
+}
+
+// The interval as text and as seconds (its sign is what validation needs).
+std::pair<std::string, double> IntervalArg(FunctionCallInfo fcinfo, int n) {
+  Datum interval = PG_GETARG_DATUM(n);
+  char* text = PgCall([&] { return DatumGetCString(DirectFunctionCall1(interval_out, interval)); });
+  double seconds = PgCall([&] {
+    return DatumGetFloat8(DirectFunctionCall2(interval_part, CStringGetTextDatum("epoch"), interval));
+  });
+  return {text, seconds};
+}
+
+}  // namespace
+}  // namespace abtest::glue
+
+using namespace abtest;
+using namespace abtest::glue;
+
+ABTEST_SQL_FUNCTION(ab_create_experiment) {
+  RequirePreloaded();
+  std::string name = TextArg(fcinfo, 0, "experiment name");
+  auto branches = TextArrayArg(fcinfo, 1, "branches");
+  if (!branches) RefuseNull("branches");
+  Experiment experiment = Experiment::Create(name, *branches, NumericArrayArg(fcinfo, 2, "allocation"),
+                                             OptionalTextArg(fcinfo, 3), OptionalTextArg(fcinfo, 4),
+                                             TextArrayArg(fcinfo, 5, "tags").value_or(std::vector<std::string>{}));
+  std::string id = catalog::Insert(experiment);
+  return PgCall([&] { return DirectFunctionCall1(uuid_in, CStringGetDatum(id.c_str())); });
+}
+
+ABTEST_SQL_FUNCTION(ab_set_allocation) {
+  auto shares = JsonbObjectArg(fcinfo, 1, "allocation");
+  Modify(fcinfo, [&](Experiment& e) { e.SetAllocation(shares); });
+  PG_RETURN_VOID();
+}
+
+// ab_configure(name, sticky, included_groups, excluded_groups, min_sample_size,
+//              confidence_level, allow_reassignment, auto_complete, max_duration, salt)
+ABTEST_SQL_FUNCTION(ab_configure) {
+  ConfigChange change;
+  change.sticky = OptionalArg<bool>(fcinfo, 1, [](Datum d) { return DatumGetBool(d); });
+  change.included_groups = TextArrayArg(fcinfo, 2, "included_groups");
+  change.excluded_groups = TextArrayArg(fcinfo, 3, "excluded_groups");
+  change.min_sample_size = OptionalArg<std::int64_t>(fcinfo, 4, [](Datum d) { return std::int64_t{DatumGetInt64(d)}; });
+  change.confidence_level = OptionalArg<double>(fcinfo, 5, [](Datum d) { return DatumGetFloat8(d); });
+  change.allow_reassignment = OptionalArg<bool>(fcinfo, 6, [](Datum d) { return DatumGetBool(d); });
+  change.auto_complete = OptionalArg<bool>(fcinfo, 7, [](Datum d) { return DatumGetBool(d); });
+  if (!PG_ARGISNULL(8)) {
+    auto [text, seconds] = IntervalArg(fcinfo, 8);
+    change.max_duration = text;
+    change.max_duration_seconds = seconds;
+  }
+  change.salt = OptionalTextArg(fcinfo, 9);
+  Modify(fcinfo, [&](Experiment& e) { e.Configure(change); });
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_set_assignment) {
+  std::string strategy = TextArg(fcinfo, 1, "strategy");
+  std::string params = PG_ARGISNULL(2) ? std::string("{}") : JsonbTextArg(fcinfo, 2, "params");
+  Modify(fcinfo, [&](Experiment& e) { e.SetAssignment(strategy, params); });
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_start) {
+  ApplyAction(fcinfo, Action::kStart);
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_pause) {
+  ApplyAction(fcinfo, Action::kPause);
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_complete) {
+  ApplyAction(fcinfo, Action::kComplete, OptionalTextArg(fcinfo, 1));
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_archive) {
+  ApplyAction(fcinfo, Action::kArchive);
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_set_state) {
+  std::string requested = TextArg(fcinfo, 1, "state");
+  Modify(fcinfo, [&](Experiment& e) {
+    e.Apply(ActionForRequestedState(e.name, abtest::ParseState(requested)), catalog::TransactionTime());
+  });
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_delete_experiment) {
+  RequirePreloaded();
+  std::string id = catalog::Delete(TextArg(fcinfo, 0, "experiment name"));
+  sticky::ForgetExperiment(id);
+  ReleaseSlot(id);
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_set_default_experiment) {
+  RequirePreloaded();
+  catalog::SetDefault(OptionalTextArg(fcinfo, 0));
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_clear_sticky_cache) {
+  RequirePreloaded();
+  Experiment experiment = catalog::LoadForUpdate(TextArg(fcinfo, 0, "experiment name"));
+  sticky::ForgetExperiment(experiment.id);
+  PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_clear_user_cache) {
+  RequirePreloaded();
+  sticky::ForgetUser(TextArg(fcinfo, 0, "user_id"));
+  PG_RETURN_VOID();
+}
+
+// Statement trigger on the catalog tables: routing caches of every backend reload
+// after the change commits (see experiment_cache.hpp). Needs no shared memory, so
+// that restoring a dump works on a server without abtest preloaded.
+ABTEST_SQL_FUNCTION(abtest_catalog_changed) {
+  if (!CALLED_AS_TRIGGER(fcinfo))
+    throw Error(ErrorKind::kWrongState, "abtest_catalog_changed must be called as a trigger");
+  Oid relation = catalog::ExperimentsRelation();
+  if (OidIsValid(relation)) PgCall([&] { CacheInvalidateRelcacheByRelid(relation); });
+  return PointerGetDatum(nullptr);
+}

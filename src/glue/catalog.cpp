@@ -1,0 +1,145 @@
+#include "glue/catalog.hpp"
+
+#include <initializer_list>
+
+#include "core/error.hpp"
+#include "core/experiment_json.hpp"
+#include "glue/guard.hpp"
+
+namespace abtest::glue::catalog {
+namespace {
+
+constexpr const char* kLoadForUpdate =
+    "SELECT to_jsonb(o) FROM abtest.experiment_overview o "
+    "WHERE o.id = (SELECT id FROM abtest.experiments WHERE name = $1 FOR UPDATE)";
+
+constexpr const char* kLoadAll =
+    "SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.name), '[]') FROM abtest.experiment_overview o";
+
+constexpr const char* kExists = "SELECT id FROM abtest.experiments WHERE name = $1";
+
+// Columns not listed keep their defaults (id, created_at, state, winner, ...).
+constexpr const char* kInsert =
+    "WITH r AS (SELECT * FROM jsonb_populate_record(NULL::abtest.experiment_overview, $1::jsonb)), "
+    "e AS (INSERT INTO abtest.experiments (name, description, owner, tags, sticky, allow_reassignment, "
+    "  included_groups, excluded_groups, min_sample_size, confidence_level, auto_complete, max_duration, "
+    "  salt, strategy, strategy_params) "
+    "  SELECT name, description, owner, tags, sticky, allow_reassignment, included_groups, excluded_groups, "
+    "  min_sample_size, confidence_level, auto_complete, max_duration, salt, strategy, strategy_params FROM r "
+    "  RETURNING id), "
+    "b AS (INSERT INTO abtest.branches (experiment_id, position, name, allocation) "
+    "  SELECT e.id, u.position - 1, u.name, u.allocation "
+    "  FROM e, r, unnest(r.branches, r.allocation) WITH ORDINALITY AS u(name, allocation, position)) "
+    "SELECT id FROM e";
+
+constexpr const char* kSave =
+    "WITH r AS (SELECT * FROM jsonb_populate_record(NULL::abtest.experiment_overview, $1::jsonb)), "
+    "b AS (UPDATE abtest.branches b SET allocation = u.allocation "
+    "  FROM r, unnest(r.branches, r.allocation) AS u(name, allocation) "
+    "  WHERE b.experiment_id = r.id AND b.name = u.name AND b.allocation <> u.allocation) "
+    "UPDATE abtest.experiments e SET description = r.description, owner = r.owner, tags = r.tags, "
+    "  state = r.state, started_at = r.started_at, completed_at = r.completed_at, winner = r.winner, "
+    "  sticky = r.sticky, allow_reassignment = r.allow_reassignment, included_groups = r.included_groups, "
+    "  excluded_groups = r.excluded_groups, min_sample_size = r.min_sample_size, "
+    "  confidence_level = r.confidence_level, auto_complete = r.auto_complete, max_duration = r.max_duration, "
+    "  salt = r.salt, strategy = r.strategy, strategy_params = r.strategy_params "
+    "FROM r WHERE e.id = r.id";
+
+constexpr const char* kDelete = "DELETE FROM abtest.experiments WHERE name = $1 RETURNING id";
+
+// Two statements: the single-default index is checked row by row, so the old
+// default must be cleared before the new one is set.
+constexpr const char* kClearDefault = "UPDATE abtest.experiments SET is_default = false WHERE is_default";
+constexpr const char* kSetDefault = "UPDATE abtest.experiments SET is_default = true WHERE name = $1";
+
+// Runs `sql` with text parameters (nullptr for NULL) and returns the first column of
+// the first row as text, or nullopt when there is no row or it is NULL.
+std::optional<std::string> Query(const char* sql, std::initializer_list<const char*> params) {
+  constexpr int kMaxParams = 4;
+  Oid types[kMaxParams];
+  Datum values[kMaxParams];
+  char nulls[kMaxParams];
+  int count = 0;
+  for (const char* param : params) {
+    types[count] = TEXTOID;
+    nulls[count] = param ? ' ' : 'n';
+    values[count] = 0;
+    ++count;
+  }
+  const char* const* param_list = params.begin();
+  MemoryContext caller_context = CurrentMemoryContext;
+  char* first = PgCall([&]() -> char* {
+    for (int i = 0; i < count; ++i)
+      if (param_list[i]) values[i] = CStringGetTextDatum(param_list[i]);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    int rc = SPI_execute_with_args(sql, count, types, values, nulls, false, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+    char* value = nullptr;
+    if (SPI_processed > 0 && SPI_tuptable != nullptr) {
+      char* text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+      if (text) value = MemoryContextStrdup(caller_context, text);
+    }
+    SPI_finish();
+    return value;
+  });
+  if (first == nullptr) return std::nullopt;
+  std::string result(first);
+  pfree(first);
+  return result;
+}
+
+[[noreturn]] void RefuseUnknown(const std::string& name) {
+  throw Error(ErrorKind::kUndefinedObject, "experiment " + Quoted(name) + " does not exist", {},
+              "List the experiments with SELECT name FROM ab_list_experiments().");
+}
+
+}  // namespace
+
+Experiment LoadForUpdate(const std::string& name) {
+  std::optional<std::string> doc = Query(kLoadForUpdate, {name.c_str()});
+  if (!doc) RefuseUnknown(name);
+  return ExperimentFromJson(*doc);
+}
+
+std::vector<Experiment> LoadAll() { return ExperimentsFromJson(Query(kLoadAll, {}).value_or("[]")); }
+
+std::string Insert(const Experiment& experiment) {
+  if (Query(kExists, {experiment.name.c_str()}))
+    throw Error(ErrorKind::kDuplicateObject, "experiment " + Quoted(experiment.name) + " already exists", {},
+                "Choose another name, or delete the old one with ab_delete_experiment('" + experiment.name + "').");
+  std::string doc = ExperimentToJson(experiment);
+  std::optional<std::string> id = Query(kInsert, {doc.c_str()});
+  if (!id) throw Error(ErrorKind::kInternal, "inserting experiment " + Quoted(experiment.name) + " returned no id");
+  return *id;
+}
+
+void Save(const Experiment& experiment) {
+  std::string doc = ExperimentToJson(experiment);
+  Query(kSave, {doc.c_str()});
+}
+
+std::string Delete(const std::string& name) {
+  std::optional<std::string> id = Query(kDelete, {name.c_str()});
+  if (!id) RefuseUnknown(name);
+  return *id;
+}
+
+void SetDefault(const std::optional<std::string>& name) {
+  if (name) LoadForUpdate(*name);  // refuses an unknown name
+  Query(kClearDefault, {});
+  if (name) Query(kSetDefault, {name->c_str()});
+}
+
+std::string TransactionTime() {
+  const char* text = PgCall([] { return timestamptz_to_str(GetCurrentTransactionStartTimestamp()); });
+  return text;
+}
+
+Oid ExperimentsRelation() {
+  return PgCall([] {
+    Oid schema = get_namespace_oid("abtest", true);
+    return OidIsValid(schema) ? get_relname_relid("experiments", schema) : InvalidOid;
+  });
+}
+
+}  // namespace abtest::glue::catalog

@@ -1,0 +1,11 @@
+#include "glue/sticky.hpp"
+
+namespace abtest::glue::sticky {
+
+// No store yet (see sticky.hpp): nothing to find, keep or forget.
+std::optional<int> Remembered(const CompiledExperiment&, std::string_view) { return std::nullopt; }
+void Remember(const CompiledExperiment&, std::string_view, int) {}
+void ForgetExperiment(const std::string&) {}
+void ForgetUser(const std::string&) {}
+
+}  // namespace abtest::glue::sticky
