@@ -104,7 +104,8 @@ abtest_start_cluster() {
     local dir port
     # Explicit `|| return`: callers may run this under `if`, where set -e is off.
     dir="$(mktemp -d "${ABTEST_TMP_BASE:-/tmp}/abtest.XXXXXX")" || return 1
-    if ! { chmod 755 "$dir" && abtest_as_root chown postgres:postgres "$dir"; }; then
+    if ! { chmod 755 "$dir" && { [ "$(id -un)" = postgres ] ||
+        abtest_as_root chown postgres:postgres "$dir"; }; }; then
         rm -rf "$dir"
         return 1
     fi
