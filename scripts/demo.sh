@@ -74,9 +74,8 @@ SELECT ab_start('checkout_v2');
 SELECT ab_route_user('checkout_v2', 'user' || i) AS branch, count(*)
 FROM generate_series(1, 10000) i GROUP BY 1 ORDER BY 1;
 
--- The same user always lands in the same bucket.
-SELECT ab_bucket('checkout_v2', 'user42');
-SELECT ab_bucket('checkout_v2', 'user42');
+-- user42's bucket (0..9999) and branch: the same on every call, in every session.
+SELECT ab_bucket('checkout_v2', 'user42') AS bucket, ab_route_user('checkout_v2', 'user42') AS branch;
 
 -- Three branches, no allocation given: an even split.
 SELECT ab_create_experiment('homepage_hero', ARRAY['a','b','c']);
