@@ -16,6 +16,10 @@ CompiledExperiment::CompiledExperiment(Experiment experiment) : model_(std::move
     if (model_.branches[i].allocation > 0) turn_branches_.push_back(static_cast<int>(i));
   }
   seed_ = SaltSeed(model_.config.salt);
+  std::string assignment = model_.config.salt + '\n' + StrategyName(model_.strategy.kind) + '\n' +
+                           StrategyParamsJson(model_.strategy);
+  for (const auto& branch : model_.branches) assignment += '\n' + std::to_string(branch.allocation);
+  fingerprint_ = static_cast<std::uint32_t>(SaltSeed(assignment));
   coverage_seed_ = CoverageSeed(model_.config.salt);
   if (model_.winner) completed_branch_ = model_.RequireBranch(*model_.winner);
   for (const auto& [key, branch] : model_.strategy.mapping) mapping_.emplace(key, model_.RequireBranch(branch));
@@ -138,7 +142,7 @@ int Route(const CompiledExperiment& experiment, const RouteRequest& request, Rou
     if (std::optional<int> remembered = environment.Remembered(experiment, request.user_id)) return *remembered;
   }
   int branch = Assign(experiment, request, environment);
-  if (model.config.sticky) environment.Remember(experiment, request.user_id, branch);
+  if (model.config.sticky) branch = environment.Remember(experiment, request.user_id, branch);
   return branch;
 }
 

@@ -43,6 +43,12 @@ class CompiledExperiment {
   bool uses_groups() const;
 
   int completed_branch() const { return completed_branch_; }
+  // Changes whenever the allocation, salt or strategy changes: what a user's hash-based
+  // assignment depends on. allow_reassignment re-buckets users whose fingerprint differs.
+  std::uint32_t assignment_fingerprint() const { return fingerprint_; }
+
+  // For the glue's use: where it keeps this experiment's shared state (-1: not looked up).
+  mutable int shared_slot = -1;
   const std::vector<int>& turn_branches() const { return turn_branches_; }
 
  private:
@@ -51,6 +57,7 @@ class CompiledExperiment {
   std::uint64_t seed_ = 0;
   std::uint64_t coverage_seed_ = 0;
   int completed_branch_ = 0;
+  std::uint32_t fingerprint_ = 0;
   std::vector<int> turn_branches_;  // round robin: branches with a non-zero share
   std::map<std::string, int, std::less<>> mapping_;
   std::set<std::string, std::less<>> included_, excluded_;
@@ -63,9 +70,11 @@ class RoutingEnvironment {
   virtual std::optional<std::string> Attribute(std::string_view name) = 0;
   // A ticket from the experiment's cluster-wide turn counter (round robin only).
   virtual std::uint64_t NextTurn(const CompiledExperiment& experiment) = 0;
-  // The sticky seam: a remembered branch, and remembering a new one.
+  // The sticky seam: a remembered branch, and remembering a new one. Remember
+  // returns the branch that is now remembered, which is another session's when it
+  // remembered one for the same user first.
   virtual std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) = 0;
-  virtual void Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch) = 0;
+  virtual int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch) = 0;
 };
 
 struct RouteRequest {

@@ -59,8 +59,8 @@ class CallEnvironment final : public RoutingEnvironment {
     return sticky::Remembered(experiment, user_id);
   }
 
-  void Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch) override {
-    sticky::Remember(experiment, user_id, branch);
+  int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch) override {
+    return sticky::Remember(experiment, user_id, branch);
   }
 
  private:

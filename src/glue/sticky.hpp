@@ -16,7 +16,7 @@
 namespace abtest::glue::sticky {
 
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id);
-void Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch);
+int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch);
 
 // Forget assignments: of one experiment, or of one user in every experiment.
 void ForgetExperiment(const std::string& experiment_id);

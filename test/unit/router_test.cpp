@@ -29,9 +29,9 @@ class FakeEnvironment : public RoutingEnvironment {
     if (it == remembered.end()) return std::nullopt;
     return it->second;
   }
-  void Remember(const CompiledExperiment&, std::string_view user, int branch) override {
+  int Remember(const CompiledExperiment&, std::string_view user, int branch) override {
     ++remember_calls;
-    remembered[std::string(user)] = branch;
+    return remembered.emplace(std::string(user), branch).first->second;  // the first one wins
   }
 };
 
@@ -133,6 +133,23 @@ TEST(Router, ModuloMapsLikeTheSeed) {
   EXPECT_EQ(RouteOf(e, "alice"), slot < 2 ? "a" : slot == 2 ? "b" : "c");
 }
 
+TEST(Router, FingerprintFollowsWhatAssignmentDependsOn) {
+  Experiment e = Active();
+  std::uint32_t base = CompiledExperiment(e).assignment_fingerprint();
+  Experiment same = e;
+  same.config.min_sample_size = 5000;  // analysis settings do not re-bucket anyone
+  EXPECT_EQ(CompiledExperiment(same).assignment_fingerprint(), base);
+  Experiment ramped = e;
+  ramped.SetAllocation({{"control", "90"}, {"treatment", "10"}});
+  EXPECT_NE(CompiledExperiment(ramped).assignment_fingerprint(), base);
+  Experiment salted = e;
+  salted.config.salt = "x";
+  EXPECT_NE(CompiledExperiment(salted).assignment_fingerprint(), base);
+  Experiment strategy = e;
+  strategy.SetAssignment("percentage", R"({"coverage": 50})");
+  EXPECT_NE(CompiledExperiment(strategy).assignment_fingerprint(), base);
+}
+
 TEST(Router, DecimalUserIds) {
   EXPECT_EQ(DecimalUserId("0"), 0u);
   EXPECT_EQ(DecimalUserId("18446744073709551615"), 18446744073709551615ULL);
@@ -221,7 +238,15 @@ TEST(Router, StickyExperimentsUseTheSeam) {
   EXPECT_EQ(RouteOf(e, "u", {}, &env), "control");  // not sticky: the seam is not asked
   EXPECT_EQ(env.remember_calls, 1);
 
+  // A branch remembered by another session first is the one returned.
+  class Racing : public FakeEnvironment {
+   public:
+    std::optional<int> Remembered(const CompiledExperiment&, std::string_view) override { return std::nullopt; }
+    int Remember(const CompiledExperiment&, std::string_view, int) override { return 1; }
+  } racing;
   e.config.sticky = true;
+  EXPECT_EQ(RouteOf(e, "racer", {}, &racing), "treatment");
+
   e.config.excluded_groups = {"staff"};
   EXPECT_EQ(RouteOf(e, "w", {"staff"}, &env), "control");
   EXPECT_EQ(env.remembered.count("w"), 0u);  // excluded users are not assigned
