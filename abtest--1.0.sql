@@ -45,6 +45,20 @@ CREATE TABLE abtest.branches (
 SELECT pg_catalog.pg_extension_config_dump('abtest.experiments', '');
 SELECT pg_catalog.pg_extension_config_dump('abtest.branches', '');
 
+-- The assignment log: which branch each user of a sticky experiment got, and since
+-- when. The truth behind the shared-memory cache, and the exposure log analysts join
+-- to their own tables. Written by the flush worker (or the routing transaction with
+-- abtest.sticky_durability = sync).
+CREATE TABLE abtest.assignments (
+    experiment_id uuid NOT NULL,
+    user_id       text NOT NULL,
+    branch        text NOT NULL,
+    assigned_at   timestamptz NOT NULL,
+    PRIMARY KEY (experiment_id, user_id)
+);
+CREATE INDEX assignments_user_id ON abtest.assignments (user_id);
+SELECT pg_catalog.pg_extension_config_dump('abtest.assignments', '');
+
 -- One row per experiment with everything about it; also the document the C++ core
 -- reads and writes (to_jsonb of a row).
 CREATE VIEW abtest.experiment_overview AS
@@ -140,3 +154,13 @@ CREATE FUNCTION ab_clear_sticky_cache(experiment text)
     RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
 CREATE FUNCTION ab_clear_user_cache(user_id text)
     RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_sticky_cache_stats(
+    OUT entries bigint, OUT capacity bigint, OUT hits bigint, OUT misses bigint, OUT log_lookups bigint,
+    OUT evictions bigint, OUT queued bigint, OUT flushed bigint, OUT sync_writes bigint,
+    OUT last_flush timestamptz)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+-- The sticky cache, cluster-wide: its fill, hit rate, log lookups, evictions and the
+-- write-behind queue (queued - flushed = waiting to be written).
+CREATE VIEW abtest.sticky_cache_stats AS SELECT * FROM ab_sticky_cache_stats();

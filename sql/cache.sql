@@ -3,6 +3,8 @@
 
 SELECT ab_create_experiment('cached', ARRAY['control', 'treatment']) IS NOT NULL AS created;
 SELECT ab_start('cached');
+-- Configuration alone is tested here; stickiness would keep users routed before (sticky.sql).
+SELECT ab_configure('cached', sticky => false);
 SELECT ab_route_user('cached', 'u' || i) AS branch, count(*) FROM generate_series(1, 2000) i GROUP BY 1 ORDER BY 1;
 
 -- Through the API.

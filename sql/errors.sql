@@ -12,6 +12,8 @@ END
 $$;
 
 SELECT ab_create_experiment('err', ARRAY['control', 'treatment']) IS NOT NULL AS created;
+-- Configuration alone is tested here; stickiness would keep users routed before (sticky.sql).
+SELECT ab_configure('err', sticky => false);
 
 SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
   -- NULLs
@@ -97,7 +99,7 @@ SELECT state, winner FROM ab_get_experiment('err');
 
 -- A refused change applies nothing.
 SELECT ab_set_allocation('err', '{"control": 70, "treatment": 30}');
-SELECT sqlstate_of($q$SELECT ab_configure('err', sticky => false, min_sample_size => -5)$q$);
+SELECT sqlstate_of($q$SELECT ab_configure('err', sticky => true, min_sample_size => -5)$q$);
 SELECT sticky, min_sample_size, allocation FROM ab_get_experiment('err');
 
 -- A rolled-back change leaves routing as it was.

@@ -2,6 +2,8 @@
 
 SELECT ab_create_experiment('strat', ARRAY['a', 'b', 'c'], ARRAY[50, 25, 25]) IS NOT NULL AS created;
 SELECT ab_start('strat');
+-- The strategies alone are tested here; stickiness would keep users routed before (sticky.sql).
+SELECT ab_configure('strat', sticky => false);
 
 -- modulo: a numeric user id uses its value mod N; ranges as the seed: floor(share * N / 100).
 SELECT ab_set_assignment('strat', 'modulo', '{"divisor": 4}');

@@ -47,8 +47,10 @@ class CompiledExperiment {
   // assignment depends on. allow_reassignment re-buckets users whose fingerprint differs.
   std::uint32_t assignment_fingerprint() const { return fingerprint_; }
 
-  // For the glue's use: where it keeps this experiment's shared state (-1: not looked up).
+  // For the glue's use: where it keeps this experiment's shared state (-1: not looked
+  // up yet), and the stamp that tells whether that is still valid.
   mutable int shared_slot = -1;
+  mutable std::uint64_t shared_slot_stamp = 0;
   const std::vector<int>& turn_branches() const { return turn_branches_; }
 
  private:

@@ -10,6 +10,7 @@
 #include "glue/guard.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky.hpp"
+#include "glue/sticky_cache.hpp"
 
 namespace abtest::glue {
 namespace {
@@ -124,9 +125,11 @@ ABTEST_SQL_FUNCTION(ab_set_state) {
 
 ABTEST_SQL_FUNCTION(ab_delete_experiment) {
   RequirePreloaded();
-  std::string id = catalog::Delete(TextArg(fcinfo, 0, "experiment name"));
-  sticky::ForgetExperiment(id);
-  ReleaseSlot(id);
+  std::string name = TextArg(fcinfo, 0, "experiment name");
+  catalog::LockAssignmentsForClear();
+  std::string id = catalog::Delete(name);
+  catalog::DeleteAssignments(id);
+  ReleaseSlot(id);  // its cached and queued assignments die with the slot
   PG_RETURN_VOID();
 }
 
@@ -141,6 +144,20 @@ ABTEST_SQL_FUNCTION(ab_clear_sticky_cache) {
   Experiment experiment = catalog::LoadForUpdate(TextArg(fcinfo, 0, "experiment name"));
   sticky::ForgetExperiment(experiment.id);
   PG_RETURN_VOID();
+}
+
+ABTEST_SQL_FUNCTION(ab_sticky_cache_stats) {
+  RequirePreloaded();
+  TupleDesc descriptor;
+  if (get_call_result_type(fcinfo, nullptr, &descriptor) != TYPEFUNC_COMPOSITE)
+    throw Error(ErrorKind::kInternal, "ab_sticky_cache_stats must return a row");
+  StickyStats stats = ReadStickyStats();
+  Datum values[10] = {Int64GetDatum(stats.entries),   Int64GetDatum(stats.capacity),   Int64GetDatum(stats.hits),
+                      Int64GetDatum(stats.misses),    Int64GetDatum(stats.log_lookups), Int64GetDatum(stats.evictions),
+                      Int64GetDatum(stats.queued),    Int64GetDatum(stats.flushed),    Int64GetDatum(stats.sync_writes),
+                      TimestampTzGetDatum(stats.last_flush)};
+  bool nulls[10] = {false, false, false, false, false, false, false, false, false, stats.last_flush == 0};
+  return PgCall([&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(descriptor), values, nulls)); });
 }
 
 ABTEST_SQL_FUNCTION(ab_clear_user_cache) {

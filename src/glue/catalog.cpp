@@ -52,6 +52,22 @@ constexpr const char* kDelete = "DELETE FROM abtest.experiments WHERE name = $1 
 constexpr const char* kClearDefault = "UPDATE abtest.experiments SET is_default = false WHERE is_default";
 constexpr const char* kSetDefault = "UPDATE abtest.experiments SET is_default = true WHERE name = $1";
 
+constexpr const char* kAssignmentsExist = "SELECT 1 FROM abtest.assignments WHERE experiment_id = $1::uuid LIMIT 1";
+constexpr const char* kLoggedBranch =
+    "SELECT branch FROM abtest.assignments WHERE experiment_id = $1::uuid AND user_id = $2";
+constexpr const char* kLogAssignment =
+    "INSERT INTO abtest.assignments AS a (experiment_id, user_id, branch, assigned_at) "
+    "VALUES ($1::uuid, $2, $3, clock_timestamp()) "
+    "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = a.branch "  // locks and returns the earlier row
+    "RETURNING branch";
+constexpr const char* kRelogAssignment =
+    "INSERT INTO abtest.assignments AS a (experiment_id, user_id, branch, assigned_at) "
+    "VALUES ($1::uuid, $2, $3, clock_timestamp()) "
+    "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = excluded.branch, assigned_at = excluded.assigned_at "
+    "RETURNING branch";
+constexpr const char* kDeleteAssignments = "DELETE FROM abtest.assignments WHERE experiment_id = $1::uuid";
+constexpr const char* kDeleteUserAssignments = "DELETE FROM abtest.assignments WHERE user_id = $1";
+
 // Runs `sql` with text parameters (nullptr for NULL) and returns the first column of
 // the first row as text, or nullopt when there is no row or it is NULL.
 std::optional<std::string> Query(const char* sql, std::initializer_list<const char*> params) {
@@ -129,6 +145,28 @@ void SetDefault(const std::optional<std::string>& name) {
   Query(kClearDefault, {});
   if (name) Query(kSetDefault, {name->c_str()});
 }
+
+bool AssignmentsExist(const std::string& experiment_id) {
+  return Query(kAssignmentsExist, {experiment_id.c_str()}).has_value();
+}
+
+std::optional<std::string> LoggedBranch(const std::string& experiment_id, std::string_view user_id) {
+  std::string user(user_id);
+  return Query(kLoggedBranch, {experiment_id.c_str(), user.c_str()});
+}
+
+std::string LogAssignment(const std::string& experiment_id, std::string_view user_id, const std::string& branch,
+                          bool reassign) {
+  std::string user(user_id);
+  return Query(reassign ? kRelogAssignment : kLogAssignment, {experiment_id.c_str(), user.c_str(), branch.c_str()})
+      .value_or(branch);
+}
+
+void DeleteAssignments(const std::string& experiment_id) { Query(kDeleteAssignments, {experiment_id.c_str()}); }
+
+void LockAssignmentsForClear() { Query("LOCK TABLE abtest.assignments IN SHARE ROW EXCLUSIVE MODE", {}); }
+
+void DeleteUserAssignments(const std::string& user_id) { Query(kDeleteUserAssignments, {user_id.c_str()}); }
 
 std::string TransactionTime() {
   const char* text = PgCall([] { return timestamptz_to_str(GetCurrentTransactionStartTimestamp()); });

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/experiment.hpp"
@@ -24,6 +25,18 @@ void Save(const Experiment& experiment);
 std::string Delete(const std::string& name);
 // Makes `name` the default experiment, or clears the default when nullopt.
 void SetDefault(const std::optional<std::string>& name);
+
+// The assignment log, abtest.assignments.
+bool AssignmentsExist(const std::string& experiment_id);
+std::optional<std::string> LoggedBranch(const std::string& experiment_id, std::string_view user_id);
+// Writes the assignment in the caller's transaction and returns the branch the log
+// holds afterwards (an earlier one, unless `reassign`).
+std::string LogAssignment(const std::string& experiment_id, std::string_view user_id, const std::string& branch,
+                          bool reassign);
+void DeleteAssignments(const std::string& experiment_id);
+// Taken before a clear forgets anything: waits out a flush in flight (see flush_worker.cpp).
+void LockAssignmentsForClear();
+void DeleteUserAssignments(const std::string& user_id);
 
 // The transaction's start time as text, for lifecycle timestamps.
 std::string TransactionTime();

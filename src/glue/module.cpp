@@ -1,7 +1,10 @@
 // The library's entry point: GUCs and shared memory, set up at server start.
 
+#include "glue/assignment_queue.hpp"
 #include "glue/guard.hpp"
 #include "glue/shared_state.hpp"
+#include "glue/sticky.hpp"
+#include "glue/sticky_cache.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -9,16 +12,46 @@ PG_MODULE_MAGIC;
 void _PG_init(void);
 }
 
+namespace {
+
+const struct config_enum_entry kDurabilityOptions[] = {
+    {"async", static_cast<int>(abtest::glue::sticky::Durability::kAsync), false},
+    {"sync", static_cast<int>(abtest::glue::sticky::Durability::kSync), false},
+    {nullptr, 0, false},
+};
+
+}  // namespace
+
 void _PG_init(void) {
+  using namespace abtest::glue;
   // Shared memory can only be reserved while the postmaster loads its libraries;
   // loaded later, every function explains how to preload (see RequirePreloaded).
   if (!process_shared_preload_libraries_in_progress) return;
 
   DefineCustomIntVariable("abtest.max_experiments",
-                          "Maximum number of experiments tracked in shared memory, for all databases.",
-                          "Each experiment that uses cluster-wide state (the round_robin turn) takes a slot.",
-                          &abtest::glue::max_experiments, 1024, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
+                          "Maximum number of experiments with shared state (sticky cache, round robin), "
+                          "over all databases.",
+                          nullptr, &max_experiments, 1024, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("abtest.sticky_cache_size",
+                          "Number of sticky assignments kept in shared memory (40 bytes each).", nullptr,
+                          &sticky_cache_size, 1048576, 1024, INT_MAX / 2, PGC_POSTMASTER, 0, nullptr, nullptr,
                           nullptr);
+  DefineCustomIntVariable("abtest.max_databases", "Number of databases that can queue sticky assignments.",
+                          "A database beyond it writes its assignments synchronously.", &max_databases, 4, 1, 1024,
+                          PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("abtest.assignment_queue_size",
+                          "Shared memory for the queue of unwritten sticky assignments, per database.", nullptr,
+                          &assignment_queue_size, 65536, 64, INT_MAX / 1024, PGC_POSTMASTER, GUC_UNIT_KB, nullptr,
+                          nullptr, nullptr);
+  DefineCustomIntVariable("abtest.flush_interval",
+                          "Longest time a new sticky assignment waits before it is written to abtest.assignments.",
+                          nullptr, &flush_interval_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                          nullptr, nullptr);
+  DefineCustomEnumVariable("abtest.sticky_durability",
+                           "async: new sticky assignments are written by the flush worker; "
+                           "sync: in the routing transaction.",
+                           nullptr, &sticky::durability, static_cast<int>(sticky::Durability::kAsync),
+                           kDurabilityOptions, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("abtest");
-  abtest::glue::InstallSharedMemoryHooks();
+  InstallSharedMemoryHooks();
 }

@@ -52,7 +52,7 @@ class CallEnvironment final : public RoutingEnvironment {
   }
 
   std::uint64_t NextTurn(const CompiledExperiment& experiment) override {
-    return glue::NextTurn(experiment.model().id);
+    return glue::NextTurn(experiment);
   }
 
   std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) override {

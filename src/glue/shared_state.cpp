@@ -1,7 +1,9 @@
 #include "glue/shared_state.hpp"
 
 #include "core/error.hpp"
+#include "glue/assignment_queue.hpp"
 #include "glue/guard.hpp"
+#include "glue/sticky_cache.hpp"
 
 namespace abtest::glue {
 
@@ -14,41 +16,67 @@ struct SlotKey {
   pg_uuid_t experiment;
 };
 
-struct ExperimentSlot {
+struct SlotMapEntry {
   SlotKey key;  // first: the hash table's key
+  int index;
+};
+
+struct ExperimentSlot {
+  SlotKey key;
+  bool in_use;
+  pg_atomic_uint32 epoch;
+  pg_atomic_uint32 log_state;
   pg_atomic_uint64 next_turn;
 };
 
 struct SharedHeader {
   LWLock* lock;
+  pg_atomic_uint64 releases;  // stamps cached slot indexes
+  int free_hint;
+  ExperimentSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };
 
 SharedHeader* header = nullptr;
-HTAB* slots = nullptr;
+HTAB* slot_map = nullptr;
 shmem_request_hook_type previous_request_hook = nullptr;
 shmem_startup_hook_type previous_startup_hook = nullptr;
 
-Size SharedSize() {
-  return add_size(MAXALIGN(sizeof(SharedHeader)), hash_estimate_size(max_experiments, sizeof(ExperimentSlot)));
-}
+Size HeaderSize() { return add_size(offsetof(SharedHeader, slots), mul_size(max_experiments, sizeof(ExperimentSlot))); }
 
 void RequestSharedMemory() {
   if (previous_request_hook) previous_request_hook();
-  RequestAddinShmemSpace(SharedSize());
+  Size size = add_size(MAXALIGN(HeaderSize()), hash_estimate_size(max_experiments, sizeof(SlotMapEntry)));
+  size = add_size(size, StickyCacheShmemSize());
+  size = add_size(size, AssignmentQueueShmemSize());
+  RequestAddinShmemSpace(size);
   RequestNamedLWLockTranche("abtest", 1);
+  StickyCacheRequestLocks();
+  AssignmentQueueRequestLocks();
 }
 
 void StartupSharedMemory() {
   if (previous_startup_hook) previous_startup_hook();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found = false;
-  header = static_cast<SharedHeader*>(ShmemInitStruct("abtest header", sizeof(SharedHeader), &found));
-  if (!found) header->lock = &(GetNamedLWLockTranche("abtest"))->lock;
+  header = static_cast<SharedHeader*>(ShmemInitStruct("abtest slots", HeaderSize(), &found));
+  if (!found) {
+    header->lock = &(GetNamedLWLockTranche("abtest"))->lock;
+    pg_atomic_init_u64(&header->releases, 0);
+    header->free_hint = 0;
+    for (int i = 0; i < max_experiments; ++i) {
+      header->slots[i].in_use = false;
+      pg_atomic_init_u32(&header->slots[i].epoch, 0);
+      pg_atomic_init_u32(&header->slots[i].log_state, 0);
+      pg_atomic_init_u64(&header->slots[i].next_turn, 0);
+    }
+  }
   HASHCTL info;
   memset(&info, 0, sizeof info);
   info.keysize = sizeof(SlotKey);
-  info.entrysize = sizeof(ExperimentSlot);
-  slots = ShmemInitHash("abtest experiment slots", max_experiments, max_experiments, &info, HASH_ELEM | HASH_BLOBS);
+  info.entrysize = sizeof(SlotMapEntry);
+  slot_map = ShmemInitHash("abtest slot map", max_experiments, max_experiments, &info, HASH_ELEM | HASH_BLOBS);
+  StickyCacheShmemInit();
+  AssignmentQueueShmemInit();
   LWLockRelease(AddinShmemInitLock);
 }
 
@@ -59,27 +87,37 @@ int HexValue(char c) {
   return -1;
 }
 
-// The catalog hands ids over as canonical uuid text; the key holds the 16 bytes.
 SlotKey KeyOf(const std::string& experiment_id) {
   SlotKey key;
   memset(&key, 0, sizeof key);  // padding is hashed too
   key.database = MyDatabaseId;
-  int byte = 0;
-  for (std::size_t i = 0; i + 1 < experiment_id.size() && byte < UUID_LEN;) {
-    if (experiment_id[i] == '-') {
-      ++i;
-      continue;
-    }
-    int high = HexValue(experiment_id[i]), low = HexValue(experiment_id[i + 1]);
-    if (high < 0 || low < 0) break;
-    key.experiment.data[byte++] = static_cast<unsigned char>(high << 4 | low);
-    i += 2;
-  }
-  if (byte != UUID_LEN) throw Error(ErrorKind::kInternal, "invalid experiment id " + Quoted(experiment_id));
+  key.experiment = UuidFromText(experiment_id);
   return key;
 }
 
+int FindLocked(const SlotKey& key) {
+  auto* entry = static_cast<SlotMapEntry*>(hash_search(slot_map, &key, HASH_FIND, nullptr));
+  return entry ? entry->index : -1;
+}
+
 }  // namespace
+
+pg_uuid_t UuidFromText(const std::string& text) {
+  pg_uuid_t uuid;
+  int byte = 0;
+  for (std::size_t i = 0; i + 1 < text.size() && byte < UUID_LEN;) {
+    if (text[i] == '-') {
+      ++i;
+      continue;
+    }
+    int high = HexValue(text[i]), low = HexValue(text[i + 1]);
+    if (high < 0 || low < 0) break;
+    uuid.data[byte++] = static_cast<unsigned char>(high << 4 | low);
+    i += 2;
+  }
+  if (byte != UUID_LEN) throw Error(ErrorKind::kInternal, "invalid experiment id " + Quoted(text));
+  return uuid;
+}
 
 void InstallSharedMemoryHooks() {
   previous_request_hook = shmem_request_hook;
@@ -88,44 +126,93 @@ void InstallSharedMemoryHooks() {
   shmem_startup_hook = StartupSharedMemory;
 }
 
-bool SharedStateAttached() { return slots != nullptr; }
+bool SharedStateAttached() { return header != nullptr; }
 
-std::uint64_t NextTurn(const std::string& experiment_id) {
-  SlotKey key = KeyOf(experiment_id);
+int AcquireSlot(const CompiledExperiment& experiment) {
+  std::uint64_t releases = pg_atomic_read_u64(&header->releases);
+  if (experiment.shared_slot >= 0 && experiment.shared_slot_stamp == releases) return experiment.shared_slot;
+
+  SlotKey key = KeyOf(experiment.model().id);
   LWLockAcquire(header->lock, LW_SHARED);
-  auto* slot = static_cast<ExperimentSlot*>(hash_search(slots, &key, HASH_FIND, nullptr));
-  if (slot != nullptr) {
-    std::uint64_t turn = pg_atomic_fetch_add_u64(&slot->next_turn, 1);
-    LWLockRelease(header->lock);
-    return turn;
-  }
+  int index = FindLocked(key);
   LWLockRelease(header->lock);
-
-  LWLockAcquire(header->lock, LW_EXCLUSIVE);
-  bool found = false;
-  if (hash_get_num_entries(slots) >= max_experiments) {
-    slot = static_cast<ExperimentSlot*>(hash_search(slots, &key, HASH_FIND, nullptr));
-    found = slot != nullptr;
-  } else {
-    slot = static_cast<ExperimentSlot*>(hash_search(slots, &key, HASH_ENTER_NULL, &found));
-  }
-  if (slot == nullptr) {
+  if (index < 0) {
+    LWLockAcquire(header->lock, LW_EXCLUSIVE);
+    index = FindLocked(key);
+    for (int probe = 0; index < 0 && probe < max_experiments; ++probe) {
+      int candidate = (header->free_hint + probe) % max_experiments;
+      if (header->slots[candidate].in_use) continue;
+      bool found = false;
+      auto* entry = static_cast<SlotMapEntry*>(hash_search(slot_map, &key, HASH_ENTER_NULL, &found));
+      if (entry == nullptr) break;
+      entry->index = candidate;
+      ExperimentSlot& slot = header->slots[candidate];
+      slot.key = key;
+      slot.in_use = true;
+      pg_atomic_fetch_add_u32(&slot.epoch, 1);  // entries of a former tenant are not ours
+      pg_atomic_write_u32(&slot.log_state, static_cast<std::uint32_t>(LogState::kUnknown));
+      pg_atomic_write_u64(&slot.next_turn, 0);
+      header->free_hint = (candidate + 1) % max_experiments;
+      index = candidate;
+    }
     LWLockRelease(header->lock);
+  }
+  if (index < 0)
     throw Error(ErrorKind::kProgramLimit, "abtest shared memory is full",
                 "All " + std::to_string(max_experiments) + " experiment slots are in use.",
                 "Raise abtest.max_experiments in postgresql.conf and restart the server.");
-  }
-  if (!found) pg_atomic_init_u64(&slot->next_turn, 0);
-  std::uint64_t turn = pg_atomic_fetch_add_u64(&slot->next_turn, 1);
+  experiment.shared_slot = index;
+  experiment.shared_slot_stamp = releases;
+  return index;
+}
+
+int FindSlot(const std::string& experiment_id) {
+  SlotKey key = KeyOf(experiment_id);
+  LWLockAcquire(header->lock, LW_SHARED);
+  int index = FindLocked(key);
   LWLockRelease(header->lock);
-  return turn;
+  return index;
 }
 
 void ReleaseSlot(const std::string& experiment_id) {
   SlotKey key = KeyOf(experiment_id);
   LWLockAcquire(header->lock, LW_EXCLUSIVE);
-  hash_search(slots, &key, HASH_REMOVE, nullptr);
+  int index = FindLocked(key);
+  if (index >= 0) {
+    hash_search(slot_map, &key, HASH_REMOVE, nullptr);
+    header->slots[index].in_use = false;
+    pg_atomic_fetch_add_u32(&header->slots[index].epoch, 1);
+    pg_atomic_fetch_add_u64(&header->releases, 1);
+  }
   LWLockRelease(header->lock);
+}
+
+std::vector<int> SlotsOfDatabase() {
+  std::vector<int> result;
+  result.reserve(16);
+  LWLockAcquire(header->lock, LW_SHARED);
+  for (int i = 0; i < max_experiments; ++i)
+    if (header->slots[i].in_use && header->slots[i].key.database == MyDatabaseId) result.push_back(i);
+  LWLockRelease(header->lock);
+  return result;
+}
+
+std::uint32_t SlotEpoch(int slot) { return pg_atomic_read_u32(&header->slots[slot].epoch); }
+void BumpSlotEpoch(int slot) { pg_atomic_fetch_add_u32(&header->slots[slot].epoch, 1); }
+
+LogState SlotLogState(int slot) { return static_cast<LogState>(pg_atomic_read_u32(&header->slots[slot].log_state)); }
+
+void SetSlotLogState(int slot, LogState state) {
+  pg_atomic_write_u32(&header->slots[slot].log_state, static_cast<std::uint32_t>(state));
+}
+
+void MarkSlotIncomplete(int slot, std::uint32_t epoch) {
+  if (slot >= 0 && slot < max_experiments && SlotEpoch(slot) == epoch)
+    SetSlotLogState(slot, LogState::kIncomplete);
+}
+
+std::uint64_t NextTurn(const CompiledExperiment& experiment) {
+  return pg_atomic_fetch_add_u64(&header->slots[AcquireSlot(experiment)].next_turn, 1);
 }
 
 }  // namespace abtest::glue

@@ -1,11 +1,201 @@
 #include "glue/sticky.hpp"
 
+#include <vector>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "glue/assignment_queue.hpp"
+#include "glue/catalog.hpp"
+#include "glue/guard.hpp"
+#include "glue/shared_state.hpp"
+#include "glue/sticky_cache.hpp"
+
 namespace abtest::glue::sticky {
 
-// No store yet (see sticky.hpp): nothing to find, keep or forget.
-std::optional<int> Remembered(const CompiledExperiment&, std::string_view) { return std::nullopt; }
-int Remember(const CompiledExperiment&, std::string_view, int branch) { return branch; }
-void ForgetExperiment(const std::string&) {}
-void ForgetUser(const std::string&) {}
+int durability = static_cast<int>(Durability::kAsync);
+
+namespace {
+
+// Clears (ab_clear_sticky_cache, ab_clear_user_cache) delete log rows in the caller's
+// transaction, and the cache cannot roll back with it. So a clear acts on the cache
+// three times: at once (for the caller's own transaction), again at commit (other
+// sessions may have cached the old rows meanwhile, still visible to them), and on
+// abort it marks the slots incomplete, so that misses consult the restored log.
+struct PendingClears {
+  std::vector<int> slots;
+  std::vector<XXH128_hash_t> users;
+  void clear() {
+    slots.clear();
+    users.clear();
+  }
+};
+PendingClears pending;
+bool callbacks_registered = false;
+
+void ForgetCachedUser(const XXH128_hash_t& hash) {
+  for (int slot : SlotsOfDatabase()) StickyForget(StickyKey{slot, SlotEpoch(slot), hash.high64, hash.low64});
+}
+
+void ApplyClearsAtCommit() {
+  for (int slot : pending.slots) {
+    BumpSlotEpoch(slot);
+    SetSlotLogState(slot, LogState::kUnknown);
+  }
+  for (const auto& hash : pending.users) ForgetCachedUser(hash);
+}
+
+void MarkClearedIncomplete() {
+  std::vector<int> slots = pending.users.empty() ? pending.slots : SlotsOfDatabase();
+  for (int slot : slots) SetSlotLogState(slot, LogState::kIncomplete);
+}
+
+// Transaction callbacks cannot raise: a failure here costs extra log lookups at worst.
+void OnTransactionEnd(XactEvent event, void*) {
+  try {
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) ApplyClearsAtCommit();
+    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) MarkClearedIncomplete();
+  } catch (...) {
+  }
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
+      event == XACT_EVENT_PARALLEL_ABORT)
+    pending.clear();
+}
+
+void OnSubtransactionEnd(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (event != SUBXACT_EVENT_ABORT_SUB) return;
+  try {
+    MarkClearedIncomplete();
+  } catch (...) {
+  }
+}
+
+void RegisterCallbacks() {
+  if (callbacks_registered) return;
+  PgCall([] {
+    RegisterXactCallback(OnTransactionEnd, nullptr);
+    RegisterSubXactCallback(OnSubtransactionEnd, nullptr);
+  });
+  callbacks_registered = true;
+}
+
+XXH128_hash_t UserHash128(std::string_view user_id) { return XXH3_128bits(user_id.data(), user_id.size()); }
+
+StickyKey KeyFor(int slot, std::string_view user_id) {
+  XXH128_hash_t hash = UserHash128(user_id);
+  return StickyKey{slot, SlotEpoch(slot), hash.high64, hash.low64};
+}
+
+bool InRecovery() { return PgCall([] { return RecoveryInProgress(); }); }
+
+// The slot's log state, checked against the table when unknown.
+LogState CurrentLogState(int slot, const CompiledExperiment& experiment) {
+  LogState state = SlotLogState(slot);
+  if (state != LogState::kUnknown) return state;
+  state = catalog::AssignmentsExist(experiment.model().id) ? LogState::kIncomplete : LogState::kComplete;
+  SetSlotLogState(slot, state);
+  return state;
+}
+
+// Writes in the caller's transaction; returns the branch index the log holds.
+int WriteSynchronously(const CompiledExperiment& experiment, std::string_view user_id, int branch, bool reassign) {
+  CountSyncWrite();
+  std::string logged = catalog::LogAssignment(experiment.model().id, user_id, experiment.branch(branch), reassign);
+  int index = experiment.model().BranchIndex(logged);
+  return index >= 0 ? index : branch;
+}
+
+// Writes a cached assignment synchronously; the cache follows whatever the log holds.
+int WriteAndCache(const CompiledExperiment& experiment, std::string_view user_id, const StickyKey& key, int branch,
+                  bool reassign) {
+  int logged = WriteSynchronously(experiment, user_id, branch, reassign);
+  if (logged != branch) {
+    StickyForget(key);
+    StickyStore(key, logged, experiment.assignment_fingerprint(), EntryState::kPersisted, false);
+  }
+  StickyMarkPersisted(key);
+  return logged;
+}
+
+}  // namespace
+
+std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) {
+  int slot = AcquireSlot(experiment);
+  StickyKey key = KeyFor(slot, user_id);
+  bool reassign = experiment.model().config.allow_reassignment;
+  if (std::optional<CachedAssignment> cached = StickyLookup(key)) {
+    CountHit();
+    if (reassign && cached->fingerprint != experiment.assignment_fingerprint()) return std::nullopt;
+    return cached->branch;
+  }
+  CountMiss();
+  if (CurrentLogState(slot, experiment) == LogState::kComplete) return std::nullopt;
+
+  CountLogLookup();
+  std::optional<std::string> logged = catalog::LoggedBranch(experiment.model().id, user_id);
+  int branch = logged ? experiment.model().BranchIndex(*logged) : -1;
+  if (branch < 0) return std::nullopt;
+  // A logged branch of unknown fingerprint: with reassignment the router re-buckets
+  // the user, and Remember keeps the branch if the configuration has not changed.
+  std::uint32_t fingerprint = reassign ? 0 : experiment.assignment_fingerprint();
+  StoreResult stored = StickyStore(key, branch, fingerprint, EntryState::kPersisted, false);
+  if (reassign) return std::nullopt;
+  return stored.branch;
+}
+
+int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch) {
+  int slot = AcquireSlot(experiment);
+  StickyKey key = KeyFor(slot, user_id);
+  bool reassign = experiment.model().config.allow_reassignment;
+  std::uint32_t fingerprint = experiment.assignment_fingerprint();
+
+  if (InRecovery()) {  // a standby cannot write: its new assignments live in memory only
+    StoreResult stored = StickyStore(key, branch, fingerprint, EntryState::kPersisted, reassign);
+    return stored.outcome == StoreOutcome::kNoRoom ? branch : stored.branch;
+  }
+  bool sync = durability == static_cast<int>(Durability::kSync) || user_id.size() > kMaxQueuedUserId;
+  StoreResult stored =
+      StickyStore(key, branch, fingerprint, sync ? EntryState::kPersisted : EntryState::kPending, reassign);
+  switch (stored.outcome) {
+    case StoreOutcome::kExisting:
+      return stored.branch;
+    case StoreOutcome::kNoRoom:
+      // Every entry of the set awaits its flush: write this one now, uncached.
+      SetSlotLogState(slot, LogState::kIncomplete);
+      return WriteSynchronously(experiment, user_id, branch, reassign);
+    case StoreOutcome::kStored:
+      break;
+  }
+  if (sync) return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
+  pg_uuid_t id = UuidFromText(experiment.model().id);
+  EnqueueResult queued = Enqueue(key, id, branch, GetCurrentTimestamp(), stored.replaced, user_id);
+  if (queued == EnqueueResult::kQueued) {
+    CountQueued();
+    return branch;
+  }
+  // No room in the queue even after waiting for the worker: write it ourselves.
+  return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
+}
+
+void ForgetExperiment(const std::string& experiment_id) {
+  RegisterCallbacks();
+  catalog::LockAssignmentsForClear();
+  catalog::DeleteAssignments(experiment_id);
+  int slot = FindSlot(experiment_id);
+  if (slot < 0) return;
+  BumpSlotEpoch(slot);  // every cached and queued assignment of it is stale now
+  SetSlotLogState(slot, LogState::kUnknown);
+  pending.slots.push_back(slot);
+}
+
+void ForgetUser(const std::string& user_id) {
+  RegisterCallbacks();
+  catalog::LockAssignmentsForClear();
+  catalog::DeleteUserAssignments(user_id);
+  XXH128_hash_t hash = UserHash128(user_id);
+  ForgetCachedUser(hash);
+  ForgetQueuedUser(hash.high64, hash.low64);
+  pending.users.push_back(hash);
+}
 
 }  // namespace abtest::glue::sticky

@@ -1,10 +1,14 @@
-// The sticky seam: where routing asks for, and hands over, a user's remembered branch.
+// Sticky assignments: once a user has seen a branch, they keep it while the
+// experiment runs, across allocation changes, sessions, restarts and crashes.
 //
-// In abtest 1.0 nothing is remembered yet: a sticky experiment is deterministic by
-// its hash alone, so a user keeps a branch as long as the allocation, salt and
-// strategy do not change. Keeping the first branch across such changes, restarts and
-// crashes needs the cluster-wide cache and the durable assignment log, which plug in
-// here without touching the router.
+// The route for a sticky experiment (after state and group checks, in the router):
+//   1. the shared-memory cache (sticky_cache.hpp): a hit is the answer;
+//   2. on a miss, the durable log abtest.assignments, but only when the cache cannot
+//      vouch that the log holds nothing it lacks (after a restart, an eviction, a
+//      rolled-back clear): a brand-new user costs no table lookup;
+//   3. else the strategy's branch, cached and queued for the flush worker
+//      (abtest.sticky_durability = async, the default), or written in the caller's
+//      transaction (sync). A hot standby keeps its new assignments in memory only.
 #pragma once
 
 #include <optional>
@@ -18,8 +22,12 @@ namespace abtest::glue::sticky {
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id);
 int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch);
 
-// Forget assignments: of one experiment, or of one user in every experiment.
+// Forget assignments, in the cache and the log: of one experiment (its id), or of
+// one user in every experiment of this database.
 void ForgetExperiment(const std::string& experiment_id);
 void ForgetUser(const std::string& user_id);
+
+enum class Durability { kAsync = 0, kSync = 1 };
+extern int durability;  // GUC abtest.sticky_durability
 
 }  // namespace abtest::glue::sticky

@@ -1,0 +1,194 @@
+// The flush worker: one per database while it has assignments to write. It writes
+// queued sticky assignments to abtest.assignments in batches, at least every
+// abtest.flush_interval, and everything that is queued when it is told to stop (a
+// clean shutdown); it leaves when a write has emptied its queue.
+//
+// It runs no C++ object with a destructor: its errors are PostgreSQL's, recovered
+// like pg_cron's worker does, with a sigsetjmp at the top of the loop.
+
+#include "glue/assignment_queue.hpp"
+#include "glue/guard.hpp"
+#include "glue/shared_state.hpp"
+#include "glue/sticky_cache.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void abtest_flush_worker_main(Datum main_arg);
+}
+
+namespace abtest::glue {
+namespace {
+
+constexpr Size kBatchBytes = 4 * 1024 * 1024;
+
+volatile sig_atomic_t stop_requested = false;
+
+void HandleSigterm(SIGNAL_ARGS) {
+  int saved_errno = errno;
+  stop_requested = true;
+  SetLatch(MyLatch);
+  errno = saved_errno;
+}
+
+// First assignments never overwrite (another session's, or a former server
+// lifetime's, stays); reassignments do. Within one batch the last record of a user wins.
+constexpr const char* kInsertSql =
+    "INSERT INTO abtest.assignments AS a (experiment_id, user_id, branch, assigned_at) "
+    "SELECT DISTINCT ON (r.experiment_id, r.user_id) r.experiment_id, r.user_id, b.name, r.assigned_at "
+    "  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) WITH ORDINALITY "
+    "       AS r(experiment_id, user_id, position, assigned_at, ord) "
+    "  JOIN abtest.branches b ON b.experiment_id = r.experiment_id AND b.position = r.position "
+    " ORDER BY r.experiment_id, r.user_id, r.ord DESC "
+    "ON CONFLICT (experiment_id, user_id) DO NOTHING";
+constexpr const char* kReassignSql =
+    "INSERT INTO abtest.assignments AS a (experiment_id, user_id, branch, assigned_at) "
+    "SELECT DISTINCT ON (r.experiment_id, r.user_id) r.experiment_id, r.user_id, b.name, r.assigned_at "
+    "  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) WITH ORDINALITY "
+    "       AS r(experiment_id, user_id, position, assigned_at, ord) "
+    "  JOIN abtest.branches b ON b.experiment_id = r.experiment_id AND b.position = r.position "
+    " ORDER BY r.experiment_id, r.user_id, r.ord DESC "
+    "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = excluded.branch, assigned_at = excluded.assigned_at";
+
+QueuedAssignment* RecordAt(char* batch, Size offset) { return reinterpret_cast<QueuedAssignment*>(batch + offset); }
+
+// Whether the record is still to be written: not forgotten, its experiment not cleared.
+bool Live(const QueuedAssignment* record) { return !record->forgotten && SlotEpoch(record->slot) == record->epoch; }
+
+void WriteRecords(char* batch, Size bytes, bool reassigned) {
+  int count = 0;
+  for (Size at = 0; at < bytes; at += RecordAt(batch, at)->length)
+    if (RecordAt(batch, at)->reassigned == reassigned && Live(RecordAt(batch, at))) ++count;
+  if (count == 0) return;
+
+  Datum* experiments = static_cast<Datum*>(palloc(sizeof(Datum) * count));
+  Datum* users = static_cast<Datum*>(palloc(sizeof(Datum) * count));
+  Datum* positions = static_cast<Datum*>(palloc(sizeof(Datum) * count));
+  Datum* times = static_cast<Datum*>(palloc(sizeof(Datum) * count));
+  int i = 0;
+  for (Size at = 0; at < bytes; at += RecordAt(batch, at)->length) {
+    QueuedAssignment* record = RecordAt(batch, at);
+    if (record->reassigned != reassigned || !Live(record)) continue;
+    experiments[i] = UUIDPGetDatum(&record->experiment);
+    users[i] = PointerGetDatum(
+        cstring_to_text_with_len(reinterpret_cast<char*>(record + 1), static_cast<int>(record->user_length)));
+    positions[i] = Int32GetDatum(record->branch);
+    times[i] = TimestampTzGetDatum(record->assigned_at);
+    ++i;
+  }
+  Oid types[4] = {UUIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+  Datum values[4] = {
+      PointerGetDatum(construct_array(experiments, count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
+      PointerGetDatum(construct_array(users, count, TEXTOID, -1, false, TYPALIGN_INT)),
+      PointerGetDatum(construct_array(positions, count, INT4OID, 4, true, TYPALIGN_INT)),
+      PointerGetDatum(construct_array(times, count, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+  };
+  int rc = SPI_execute_with_args(reassigned ? kReassignSql : kInsertSql, 4, types, values, nullptr, false, 0);
+  if (rc != SPI_OK_INSERT) elog(ERROR, "abtest flush worker: writing assignments failed: %s", SPI_result_code_string(rc));
+}
+
+// Takes one batch and writes it in one transaction, then marks its cache entries
+// persisted. Returns false when the queue was empty.
+//
+// Lock order against clears (ab_clear_sticky_cache, ab_clear_user_cache,
+// ab_delete_experiment), which take SHARE ROW EXCLUSIVE on abtest.assignments before
+// they forget anything: the worker takes ROW EXCLUSIVE before it takes the batch.
+// Either it commits first, and the clear's DELETE sees its rows; or the clear does,
+// and the batch, taken afterwards, is filtered by the clear's epoch and marks. A lock
+// timeout hits before the batch is taken, so it loses nothing.
+bool FlushBatch(int queue, char* batch) {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  pgstat_report_activity(STATE_RUNNING, "abtest: writing sticky assignments");
+  if (SPI_execute("LOCK TABLE abtest.assignments IN ROW EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+    elog(ERROR, "abtest flush worker: could not lock abtest.assignments");
+  Size bytes = TakeBatch(queue, batch, kBatchBytes);
+  PopActiveSnapshot();
+  PushActiveSnapshot(GetTransactionSnapshot());  // what committed while we waited for the lock
+  WriteRecords(batch, bytes, false);
+  WriteRecords(batch, bytes, true);
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+  if (bytes == 0) return false;
+
+  std::uint64_t written = 0;
+  for (Size at = 0; at < bytes; at += RecordAt(batch, at)->length) {
+    QueuedAssignment* record = RecordAt(batch, at);
+    StickyMarkPersisted(StickyKey{record->slot, record->epoch, record->user_high, record->user_low});
+    ++written;
+  }
+  CountFlushed(written, GetCurrentTimestamp());
+  return true;
+}
+
+void FlushAll(int queue, char* batch) {
+  while (FlushBatch(queue, batch)) {
+  }
+}
+
+}  // namespace
+}  // namespace abtest::glue
+
+using namespace abtest::glue;
+
+void abtest_flush_worker_main(Datum main_arg) {
+  Oid database = DatumGetObjectId(main_arg);
+  pqsignal(SIGTERM, HandleSigterm);
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+
+  // The worker always yields to DDL (DROP EXTENSION, ALTER TABLE): waiting less than
+  // deadlock_timeout, it gives up its batch before a deadlock check would pick the DDL.
+  SetConfigOption("lock_timeout", "200", PGC_SUSET, PGC_S_OVERRIDE);
+
+  int queue = QueueOfDatabase(database);
+  if (queue < 0) proc_exit(0);
+  AttachWorker(queue);
+  char* batch = static_cast<char*>(MemoryContextAlloc(TopMemoryContext, kBatchBytes));
+  MemoryContext loop_context = AllocSetContextCreate(TopMemoryContext, "abtest flush", ALLOCSET_DEFAULT_SIZES);
+
+  // An error drops the batch in hand (its users stay pending in the cache, where
+  // they are still sticky) and the worker carries on after a pause.
+  sigjmp_buf local_sigjmp_buf;
+  if (sigsetjmp(local_sigjmp_buf, 1) != 0) {
+    HOLD_INTERRUPTS();
+    EmitErrorReport();
+    AbortOutOfAnyTransaction();
+    FlushErrorState();
+    MemoryContextSwitchTo(TopMemoryContext);
+    RESUME_INTERRUPTS();
+    if (stop_requested) proc_exit(1);
+    pg_usleep(1000000L);
+  }
+  PG_exception_stack = &local_sigjmp_buf;
+
+  // Collect for one interval (or until a queue half full wakes us), write, and leave
+  // once a write has emptied the queue.
+  while (!stop_requested) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, flush_interval_ms, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    MemoryContextSwitchTo(loop_context);
+    MemoryContextReset(loop_context);
+    FlushAll(queue, batch);
+    if (DetachWorkerIfIdle(queue)) proc_exit(0);
+  }
+  // Stopping (a clean shutdown): everything queued goes to the table first.
+  MemoryContextSwitchTo(loop_context);
+  FlushAll(queue, batch);
+  proc_exit(0);
+}

@@ -1,0 +1,184 @@
+#include "glue/sticky_cache.hpp"
+
+#include "glue/shared_state.hpp"
+
+namespace abtest::glue {
+
+int sticky_cache_size = 1048576;
+
+namespace {
+
+constexpr int kWays = 8;
+constexpr int kPartitions = 128;
+
+struct Entry {
+  std::uint64_t user_high;
+  std::uint64_t user_low;
+  TimestampTz stored_at;  // eviction picks the oldest
+  std::uint32_t epoch;
+  std::uint32_t fingerprint;
+  std::int32_t slot;
+  std::int16_t branch;
+  EntryState state;
+  std::uint8_t padding;
+};
+static_assert(sizeof(Entry) == 40, "the README states 40 bytes an entry");
+
+struct Counters {
+  pg_atomic_uint64 entries, hits, misses, log_lookups, evictions, queued, flushed, sync_writes, last_flush;
+};
+
+struct CacheHeader {
+  Counters counters;
+  std::uint64_t sets;
+  LWLockPadded* locks;
+  Entry entries[FLEXIBLE_ARRAY_MEMBER];
+};
+
+CacheHeader* cache = nullptr;
+
+std::uint64_t SetCount() { return (static_cast<std::uint64_t>(sticky_cache_size) + kWays - 1) / kWays; }
+
+std::uint64_t SetOf(const StickyKey& key) {
+  std::uint64_t mix = key.user_low ^ (static_cast<std::uint64_t>(key.slot) * 0x9E3779B97F4A7C15ULL);
+  return mix % cache->sets;
+}
+
+LWLock* LockOf(std::uint64_t set) { return &cache->locks[set % kPartitions].lock; }
+
+bool Matches(const Entry& e, const StickyKey& key) {
+  return e.state != EntryState::kEmpty && e.user_low == key.user_low && e.user_high == key.user_high &&
+         e.slot == key.slot && e.epoch == key.epoch;
+}
+
+Entry* FindIn(Entry* set, const StickyKey& key) {
+  for (int way = 0; way < kWays; ++way)
+    if (Matches(set[way], key)) return &set[way];
+  return nullptr;
+}
+
+// An empty entry, else the oldest persisted one (evicted), else nullptr.
+Entry* VictimIn(Entry* set) {
+  Entry* oldest = nullptr;
+  for (int way = 0; way < kWays; ++way) {
+    Entry& e = set[way];
+    if (e.state == EntryState::kEmpty) return &e;
+    if (e.state == EntryState::kPersisted && (oldest == nullptr || e.stored_at < oldest->stored_at)) oldest = &e;
+  }
+  return oldest;
+}
+
+}  // namespace
+
+Size StickyCacheShmemSize() {
+  return add_size(offsetof(CacheHeader, entries), mul_size(SetCount() * kWays, sizeof(Entry)));
+}
+
+void StickyCacheRequestLocks() { RequestNamedLWLockTranche("abtest sticky cache", kPartitions); }
+
+void StickyCacheShmemInit() {
+  bool found = false;
+  cache = static_cast<CacheHeader*>(ShmemInitStruct("abtest sticky cache", StickyCacheShmemSize(), &found));
+  if (found) return;
+  Counters& c = cache->counters;
+  for (pg_atomic_uint64* counter : {&c.entries, &c.hits, &c.misses, &c.log_lookups, &c.evictions, &c.queued,
+                                    &c.flushed, &c.sync_writes, &c.last_flush})
+    pg_atomic_init_u64(counter, 0);
+  cache->sets = SetCount();
+  cache->locks = GetNamedLWLockTranche("abtest sticky cache");
+  memset(cache->entries, 0, cache->sets * kWays * sizeof(Entry));
+}
+
+std::optional<CachedAssignment> StickyLookup(const StickyKey& key) {
+  std::uint64_t set = SetOf(key);
+  LWLock* lock = LockOf(set);
+  LWLockAcquire(lock, LW_SHARED);
+  const Entry* found = FindIn(&cache->entries[set * kWays], key);
+  std::optional<CachedAssignment> result;
+  if (found) result = CachedAssignment{found->branch, found->fingerprint};
+  LWLockRelease(lock);
+  return result;
+}
+
+StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerprint, EntryState state,
+                        bool reassign) {
+  std::uint64_t set = SetOf(key);
+  LWLock* lock = LockOf(set);
+  Entry* entries = &cache->entries[set * kWays];
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  StoreResult result{StoreOutcome::kStored, branch, false};
+  if (Entry* existing = FindIn(entries, key)) {
+    if (!reassign || existing->fingerprint == fingerprint) {
+      result = {StoreOutcome::kExisting, existing->branch, false};
+    } else if (existing->branch == branch) {
+      existing->fingerprint = fingerprint;  // re-bucketed into the same branch: nothing to log
+      result = {StoreOutcome::kExisting, branch, false};
+    } else {
+      existing->branch = static_cast<std::int16_t>(branch);
+      existing->fingerprint = fingerprint;
+      existing->stored_at = GetCurrentTimestamp();
+      existing->state = state;
+      result.replaced = true;
+    }
+  } else if (Entry* victim = VictimIn(entries)) {
+    if (victim->state == EntryState::kPersisted) {
+      pg_atomic_fetch_add_u64(&cache->counters.evictions, 1);
+      MarkSlotIncomplete(victim->slot, victim->epoch);
+    } else {
+      pg_atomic_fetch_add_u64(&cache->counters.entries, 1);
+    }
+    victim->user_high = key.user_high;
+    victim->user_low = key.user_low;
+    victim->slot = key.slot;
+    victim->epoch = key.epoch;
+    victim->branch = static_cast<std::int16_t>(branch);
+    victim->fingerprint = fingerprint;
+    victim->stored_at = GetCurrentTimestamp();
+    victim->state = state;
+  } else {
+    result.outcome = StoreOutcome::kNoRoom;
+  }
+  LWLockRelease(lock);
+  return result;
+}
+
+void StickyMarkPersisted(const StickyKey& key) {
+  std::uint64_t set = SetOf(key);
+  LWLock* lock = LockOf(set);
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  if (Entry* e = FindIn(&cache->entries[set * kWays], key)) e->state = EntryState::kPersisted;
+  LWLockRelease(lock);
+}
+
+void StickyForget(const StickyKey& key) {
+  std::uint64_t set = SetOf(key);
+  LWLock* lock = LockOf(set);
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  if (Entry* e = FindIn(&cache->entries[set * kWays], key)) {
+    e->state = EntryState::kEmpty;
+    pg_atomic_fetch_sub_u64(&cache->counters.entries, 1);
+  }
+  LWLockRelease(lock);
+}
+
+StickyStats ReadStickyStats() {
+  Counters& c = cache->counters;
+  return StickyStats{pg_atomic_read_u64(&c.entries),     cache->sets * kWays,
+                     pg_atomic_read_u64(&c.hits),        pg_atomic_read_u64(&c.misses),
+                     pg_atomic_read_u64(&c.log_lookups), pg_atomic_read_u64(&c.evictions),
+                     pg_atomic_read_u64(&c.queued),      pg_atomic_read_u64(&c.flushed),
+                     pg_atomic_read_u64(&c.sync_writes), static_cast<TimestampTz>(pg_atomic_read_u64(&c.last_flush))};
+}
+
+void CountHit() { pg_atomic_fetch_add_u64(&cache->counters.hits, 1); }
+void CountMiss() { pg_atomic_fetch_add_u64(&cache->counters.misses, 1); }
+void CountLogLookup() { pg_atomic_fetch_add_u64(&cache->counters.log_lookups, 1); }
+void CountQueued() { pg_atomic_fetch_add_u64(&cache->counters.queued, 1); }
+void CountSyncWrite() { pg_atomic_fetch_add_u64(&cache->counters.sync_writes, 1); }
+
+void CountFlushed(std::uint64_t count, TimestampTz when) {
+  pg_atomic_fetch_add_u64(&cache->counters.flushed, count);
+  pg_atomic_write_u64(&cache->counters.last_flush, static_cast<std::uint64_t>(when));
+}
+
+}  // namespace abtest::glue

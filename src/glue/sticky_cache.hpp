@@ -1,0 +1,80 @@
+// The sticky cache: which branch each user got, for every experiment of the cluster,
+// in shared memory.
+//
+// Layout: a set-associative table. A key (experiment slot, slot epoch, 128-bit XXH3
+// of the user id) hashes to one set of kWays entries; the set is scanned, never
+// probed further, so nothing needs tombstones. 40 bytes an entry.
+//
+// Locking: kPartitions LWLocks; set s is guarded by lock s % kPartitions. Lookups
+// take it shared, stores exclusive. Counters are atomics outside any lock.
+//
+// An entry is kPending until the flush worker has written it to abtest.assignments,
+// then kPersisted. Only persisted entries are evicted (the oldest of the set): a
+// pending one is the only record of an assignment. Evicting marks the experiment's
+// log state incomplete, so that its misses look the log up from then on.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "glue/pg.hpp"
+
+namespace abtest::glue {
+
+struct StickyKey {
+  int slot;
+  std::uint32_t epoch;
+  std::uint64_t user_high;
+  std::uint64_t user_low;
+};
+
+enum class EntryState : std::uint8_t { kEmpty = 0, kPending = 1, kPersisted = 2 };
+
+struct CachedAssignment {
+  int branch;
+  std::uint32_t fingerprint;
+};
+
+enum class StoreOutcome {
+  kStored,    // a new entry, or a reassignment that replaced the branch
+  kExisting,  // another session's entry was there first: its branch holds
+  kNoRoom,    // every entry of the set is pending: nothing could be evicted
+};
+
+struct StoreResult {
+  StoreOutcome outcome;
+  int branch;
+  bool replaced;  // a reassignment changed the branch
+};
+
+Size StickyCacheShmemSize();
+void StickyCacheRequestLocks();
+void StickyCacheShmemInit();
+
+std::optional<CachedAssignment> StickyLookup(const StickyKey& key);
+
+// Stores `branch` unless an entry for the key exists. With `reassign`, an existing
+// entry of another fingerprint takes the new branch (or only the new fingerprint,
+// when the branch is the same).
+StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerprint, EntryState state,
+                        bool reassign);
+
+void StickyMarkPersisted(const StickyKey& key);
+void StickyForget(const StickyKey& key);
+
+struct StickyStats {
+  std::uint64_t entries, capacity, hits, misses, log_lookups, evictions, queued, flushed, sync_writes;
+  TimestampTz last_flush;  // 0: never
+};
+
+StickyStats ReadStickyStats();
+void CountHit();
+void CountMiss();
+void CountLogLookup();
+void CountQueued();
+void CountSyncWrite();
+void CountFlushed(std::uint64_t count, TimestampTz when);
+
+extern int sticky_cache_size;  // GUC abtest.sticky_cache_size (entries)
+
+}  // namespace abtest::glue

@@ -1,0 +1,55 @@
+# A clean restart keeps every sticky assignment: those flushed before, and those
+# still queued at shutdown (the flush worker writes everything when it is stopped).
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AbtestNode;
+
+my $node = AbtestNode::new_node('restart');
+$node->safe_psql('postgres', q{
+	SELECT ab_create_experiment('ramp', ARRAY['control', 'treatment'], ARRAY[90, 10]);
+	SELECT ab_start('ramp');
+	CREATE TABLE routed AS SELECT i, ab_route_user('ramp', 'u' || i) AS branch FROM generate_series(1, 5000) i;
+});
+AbtestNode::wait_for_log($node, 5000);
+
+# Route more users with a flush interval far away, and restart: these are still
+# queued at shutdown.
+$node->append_conf('postgresql.conf', "abtest.flush_interval = '10min'");
+$node->reload;
+$node->safe_psql('postgres', q{
+	INSERT INTO routed SELECT i, ab_route_user('ramp', 'u' || i) FROM generate_series(5001, 8000) i;
+});
+is($node->safe_psql('postgres', 'SELECT count(*) FROM abtest.assignments'), '5000',
+	'the new assignments are still queued before the restart');
+$node->restart;
+
+is($node->safe_psql('postgres', 'SELECT count(*) FROM abtest.assignments'),
+	'8000', 'every assignment survived the clean restart, queued ones too');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM routed r JOIN abtest.assignments a ON a.user_id = 'u' || r.i WHERE a.branch <> r.branch}),
+	'0', 'the log holds the branches that were returned');
+
+# After the restart, with a changed allocation, everyone keeps their branch.
+$node->safe_psql('postgres', q{SELECT ab_set_allocation('ramp', '{"control": 10, "treatment": 90}')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE branch <> ab_route_user('ramp', 'u' || i)}),
+	'0', 'no user changed branch after the restart and the ramp');
+my ($lookups, $hits) = split /\|/, $node->safe_psql('postgres',
+	'SELECT log_lookups, hits FROM abtest.sticky_cache_stats');
+is($lookups, '8000', 'the cold cache looked each returning user up in the log once');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE branch <> ab_route_user('ramp', 'u' || i)}),
+	'0', 'and the second time from the cache');
+is($node->safe_psql('postgres', 'SELECT log_lookups FROM abtest.sticky_cache_stats'),
+	'8000', 'without further log lookups');
+
+# New users after the ramp get the new split.
+my $treated = $node->safe_psql('postgres', q{
+	SELECT avg((ab_route_user('ramp', 'new' || i) = 'treatment')::int) BETWEEN 0.87 AND 0.93
+	  FROM generate_series(1, 5000) i});
+is($treated, 't', 'new users follow the new allocation');
+
+$node->stop;
+done_testing();
