@@ -188,7 +188,9 @@ TEST(Router, PercentageRolloutIsIndependentAndGrowsMonotonically) {
     std::string user = "u" + std::to_string(i);
     bool ten = RouteOf(e, user) == "treatment";
     bool fifty = RouteOf(wider, user) == "treatment";
-    if (ten) ASSERT_TRUE(fifty) << "raising coverage must keep everyone already in";
+    if (ten) {
+      ASSERT_TRUE(fifty) << "raising coverage must keep everyone already in";
+    }
     in_ten += ten;
     in_fifty += fifty;
   }
