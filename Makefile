@@ -48,3 +48,4 @@ unit: $(UNIT_BIN)
 	./$(UNIT_BIN) $(UNIT_ARGS)
 
 EXTRA_CLEAN = $(UNIT_BIN) results/ output_iso/ regression.diffs regression.out tmp_check/
+include mk/sanitize.mk

@@ -39,7 +39,7 @@ abtest_ensure_deps() {
     # postgresql-contrib: on Debian 12 contrib ships inside postgresql-15.
     local pkgs=(postgresql-15 postgresql-server-dev-15 libxxhash-dev libboost-dev
         nlohmann-json3-dev libgtest-dev libbenchmark-dev libipc-run-perl
-        g++ make python3-scipy)
+        g++ make clang libclang-rt-14-dev python3-scipy python3-xxhash)
     local missing=() p
     for p in "${pkgs[@]}"; do
         _abtest_installed "$p" || missing+=("$p")

@@ -110,6 +110,40 @@ fi
 record unit "$u_pass" "$u_fail"
 rm -f "$unit_out"
 
+# The core again under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer.
+abtest_header "unit tests, sanitized (make unit-sanitize)"
+san_out="$(mktemp)"
+set +e
+(cd "$ABTEST_REPO" && make -j2 unit-sanitize) 2>&1 | tee "$san_out" | grep -E '^\[  (PASSED|FAILED)  \]|ERROR|runtime error'
+san_rc=${PIPESTATUS[0]}
+set -e
+s_pass=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?.*/\1/p' "$san_out" | tail -n1)
+s_fail=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) tests?.*/\1/p' "$san_out" | tail -n1)
+s_pass=${s_pass:-0}
+s_fail=${s_fail:-0}
+if [ "$san_rc" -ne 0 ] && [ "$s_fail" -eq 0 ]; then
+    tail -n 40 "$san_out"
+    s_fail=1
+fi
+record sanitized "$s_pass" "$s_fail"
+rm -f "$san_out"
+
+# libFuzzer on the core's parsers and validators, for a bounded time each.
+abtest_header "fuzzing (make fuzz, ${FUZZ_SECONDS:-10}s per target)"
+fuzz_out="$(mktemp)"
+set +e
+(cd "$ABTEST_REPO" && make -j2 fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}") 2>&1 | tee "$fuzz_out" | grep -E '^ *(==|fuzz_)'
+fuzz_rc=${PIPESTATUS[0]}
+set -e
+f_pass=$(grep -cE '^ +fuzz_[a-z_]+: Done [0-9]+ runs' "$fuzz_out" || true)
+f_fail=0
+if [ "$fuzz_rc" -ne 0 ]; then
+    tail -n 40 "$fuzz_out"
+    f_fail=1
+fi
+record fuzz "$f_pass" "$f_fail"
+rm -f "$fuzz_out"
+
 if [ "$unit_only" -eq 1 ] || [ "$build_ok" -eq 0 ]; then
     finish
 fi

@@ -1,5 +1,7 @@
 #include "core/experiment_json.hpp"
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "core/allocation.hpp"
@@ -46,14 +48,25 @@ std::vector<std::string> TextList(const Json& doc, const char* key) {
   return list;
 }
 
-template <typename T>
-T Value(const Json& doc, const char* key) {
+bool Boolean(const Json& doc, const char* key) {
   const Json& value = Field(doc, key);
-  try {
-    return value.get<T>();
-  } catch (const Json::exception&) {
-    Corrupt(std::string(key) + " has the wrong type");
-  }
+  if (!value.is_boolean()) Corrupt(std::string(key) + " is not a boolean");
+  return value.get<bool>();
+}
+
+// Only integers: a float (1e300) would be cast out of range, undefined behaviour.
+std::int64_t Integer(const Json& doc, const char* key) {
+  const Json& value = Field(doc, key);
+  if (value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+    Corrupt(std::string(key) + " is out of range");
+  if (!value.is_number_integer()) Corrupt(std::string(key) + " is not an integer");
+  return value.get<std::int64_t>();
+}
+
+double Number(const Json& doc, const char* key) {
+  const Json& value = Field(doc, key);
+  if (!value.is_number()) Corrupt(std::string(key) + " is not a number");
+  return value.get<double>();
 }
 
 Json OptionalToJson(const std::optional<std::string>& value) { return value ? Json(*value) : Json(nullptr); }
@@ -71,24 +84,27 @@ Experiment FromDocument(const Json& doc) {
 
   Experiment e = Experiment::Create(Text(doc, "name"), names, percents, OptionalText(doc, "description"),
                                     OptionalText(doc, "owner"), TextList(doc, "tags"));
-  e.id = Text(doc, "id");
+  e.id = OptionalText(doc, "id").value_or("");  // a document not yet stored has none
   e.state = ParseState(Text(doc, "state"));
   e.created_at = OptionalText(doc, "created_at");
   e.started_at = OptionalText(doc, "started_at");
   e.completed_at = OptionalText(doc, "completed_at");
   e.winner = OptionalText(doc, "winner");
   if (e.winner) e.RequireBranch(*e.winner);
-  e.config.sticky = Value<bool>(doc, "sticky");
-  e.config.allow_reassignment = Value<bool>(doc, "allow_reassignment");
-  e.config.included_groups = TextList(doc, "included_groups");
-  e.config.excluded_groups = TextList(doc, "excluded_groups");
-  e.config.min_sample_size = Value<std::int64_t>(doc, "min_sample_size");
-  e.config.confidence_level = Value<double>(doc, "confidence_level");
-  e.config.auto_complete = Value<bool>(doc, "auto_complete");
-  e.config.max_duration = OptionalText(doc, "max_duration");
-  e.config.salt = Text(doc, "salt");
+  // The same validation as ab_configure: a catalog edited by hand is held to it too.
+  ConfigChange config;
+  config.sticky = Boolean(doc, "sticky");
+  config.allow_reassignment = Boolean(doc, "allow_reassignment");
+  config.included_groups = TextList(doc, "included_groups");
+  config.excluded_groups = TextList(doc, "excluded_groups");
+  config.min_sample_size = Integer(doc, "min_sample_size");
+  config.confidence_level = Number(doc, "confidence_level");
+  config.auto_complete = Boolean(doc, "auto_complete");
+  config.salt = Text(doc, "salt");
+  e.Configure(config);
+  e.config.max_duration = OptionalText(doc, "max_duration");  // the catalog's interval type checked it
   e.SetAssignment(Text(doc, "strategy"), Field(doc, "strategy_params").dump());
-  e.is_default = Value<bool>(doc, "is_default");
+  e.is_default = Boolean(doc, "is_default");
   return e;
 }
 

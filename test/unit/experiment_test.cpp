@@ -127,6 +127,26 @@ TEST(Experiment, JsonRoundTrip) {
   EXPECT_EQ(back.state, State::kActive);
 }
 
+TEST(Experiment, JsonIsHeldToTheRulesOfTheApi) {
+  Experiment e = TwoBranches();  // no id yet: it round-trips all the same
+  EXPECT_EQ(ExperimentToJson(ExperimentFromJson(ExperimentToJson(e))), ExperimentToJson(e));
+  auto with = [&](const std::string& key, const std::string& value) {
+    std::string doc = ExperimentToJson(e);
+    std::string field = "\"" + key + "\":";
+    std::size_t at = doc.find(field) + field.size();
+    std::size_t end = doc.find_first_of(",}", at);
+    return doc.substr(0, at) + value + doc.substr(end);
+  };
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"min_sample_size", "1e300"}, {"min_sample_size", "1.9"}, {"min_sample_size", "0"},
+           {"min_sample_size", "18446744073709551615"}, {"confidence_level", "7"}, {"salt", "\"\""},
+           {"sticky", "1"}}) {
+    SCOPED_TRACE(key + "=" + value);
+    EXPECT_THROW(ExperimentFromJson(with(key, value)), Error);
+  }
+  EXPECT_EQ(ExperimentFromJson(with("min_sample_size", "250")).config.min_sample_size, 250);
+}
+
 TEST(Experiment, JsonFromTheCatalogIsValidated) {
   EXPECT_THROW(ExperimentFromJson("not json"), Error);
   EXPECT_THROW(ExperimentFromJson("{}"), Error);
