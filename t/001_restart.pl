@@ -8,18 +8,20 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AbtestNode;
 
-my $node = AbtestNode::new_node('restart');
+# The flush worker waits 10 minutes: what is queued stays queued until the restart.
+my $node = AbtestNode::new_node('restart', conf => "abtest.flush_interval = '10min'\n");
+
+# The first users are written synchronously, in their transaction.
 $node->safe_psql('postgres', q{
+	SET abtest.sticky_durability = sync;
 	SELECT ab_create_experiment('ramp', ARRAY['control', 'treatment'], ARRAY[90, 10]);
 	SELECT ab_start('ramp');
 	CREATE TABLE routed AS SELECT i, ab_route_user('ramp', 'u' || i) AS branch FROM generate_series(1, 5000) i;
 });
-AbtestNode::wait_for_log($node, 5000);
+is($node->safe_psql('postgres', 'SELECT count(*) FROM abtest.assignments'), '5000',
+	'sync durability writes assignments in the routing transaction');
 
-# Route more users with a flush interval far away, and restart: these are still
-# queued at shutdown.
-$node->append_conf('postgresql.conf', "abtest.flush_interval = '10min'");
-$node->reload;
+# More users, written behind: still queued when the server restarts.
 $node->safe_psql('postgres', q{
 	INSERT INTO routed SELECT i, ab_route_user('ramp', 'u' || i) FROM generate_series(5001, 8000) i;
 });
