@@ -12,7 +12,7 @@ extern "C" {
 namespace abtest::glue {
 
 int max_databases = 4;
-int assignment_queue_size = 65536;
+int assignment_queue_size = 16384;
 int flush_interval_ms = 1000;
 
 namespace {

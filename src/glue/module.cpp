@@ -41,7 +41,7 @@ void _PG_init(void) {
                           PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("abtest.assignment_queue_size",
                           "Shared memory for the queue of unwritten sticky assignments, per database.", nullptr,
-                          &assignment_queue_size, 65536, 64, INT_MAX / 1024, PGC_POSTMASTER, GUC_UNIT_KB, nullptr,
+                          &assignment_queue_size, 16384, 64, INT_MAX / 1024, PGC_POSTMASTER, GUC_UNIT_KB, nullptr,
                           nullptr, nullptr);
   DefineCustomIntVariable("abtest.flush_interval",
                           "Longest time a new sticky assignment waits before it is written to abtest.assignments.",
