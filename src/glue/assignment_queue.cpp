@@ -43,8 +43,7 @@ char* DataOf(Queue& queue) { return reinterpret_cast<char*>(area) + queue.data_o
 
 Size RecordLength(std::size_t user_length) { return TYPEALIGN(8, sizeof(QueuedAssignment) + user_length); }
 
-// The queue of this database, claimed on first use; -1 when all are claimed.
-int ClaimQueue() {
+int ClaimQueueLocked() {
   int free_queue = -1;
   LWLockAcquire(area->claim_lock, LW_SHARED);
   for (int i = 0; i < max_databases; ++i)
@@ -64,6 +63,15 @@ int ClaimQueue() {
   if (free_queue >= 0) area->queues[free_queue].database = MyDatabaseId;
   LWLockRelease(area->claim_lock);
   return free_queue;
+}
+
+// The queue of this database, claimed on first use; -1 when all are claimed. A claim
+// is never given back, so a backend (of one database) remembers its queue.
+int ClaimQueue() {
+  static int claimed = -1;
+  if (claimed >= 0) return claimed;
+  claimed = ClaimQueueLocked();
+  return claimed;
 }
 
 // Starts this database's flush worker unless one runs or is starting. Called with

@@ -206,11 +206,6 @@ void SetSlotLogState(int slot, LogState state) {
   pg_atomic_write_u32(&header->slots[slot].log_state, static_cast<std::uint32_t>(state));
 }
 
-void MarkSlotIncomplete(int slot, std::uint32_t epoch) {
-  if (slot >= 0 && slot < max_experiments && SlotEpoch(slot) == epoch)
-    SetSlotLogState(slot, LogState::kIncomplete);
-}
-
 std::uint64_t NextTurn(const CompiledExperiment& experiment) {
   return pg_atomic_fetch_add_u64(&header->slots[AcquireSlot(experiment)].next_turn, 1);
 }

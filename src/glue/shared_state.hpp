@@ -25,7 +25,7 @@ namespace abtest::glue {
 enum class LogState : std::uint32_t {
   kUnknown = 0,     // not checked since the slot was created or cleared
   kComplete = 1,    // the log holds nothing the cache lacks
-  kIncomplete = 2,  // it may (after a restart, an eviction): misses look it up
+  kIncomplete = 2,  // it may (after a restart, a rolled-back clear): misses look it up
 };
 
 void InstallSharedMemoryHooks();
@@ -45,8 +45,6 @@ std::uint32_t SlotEpoch(int slot);
 void BumpSlotEpoch(int slot);
 LogState SlotLogState(int slot);
 void SetSlotLogState(int slot, LogState state);
-// Sets kIncomplete if the slot is still at `epoch` (an eviction of an entry of that epoch).
-void MarkSlotIncomplete(int slot, std::uint32_t epoch);
 
 // The next ticket of the experiment's round-robin counter, across the cluster.
 std::uint64_t NextTurn(const CompiledExperiment& experiment);

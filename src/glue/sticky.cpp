@@ -86,7 +86,45 @@ StickyKey KeyFor(int slot, std::string_view user_id) {
   return StickyKey{slot, SlotEpoch(slot), hash.high64, hash.low64};
 }
 
-bool InRecovery() { return PgCall([] { return RecoveryInProgress(); }); }
+// Within one routing call the router asks Remembered, then Remember, about the same
+// user (the same bytes): Remembered leaves its key here and Remember takes it, so the
+// user id is hashed once. Only within the call: the next row's user id may sit at the
+// same address with other contents.
+struct KeyOfThisCall {
+  const char* user_data = nullptr;
+  std::size_t user_size = 0;
+  StickyKey key{};
+};
+KeyOfThisCall key_of_this_call;
+
+StickyKey TakeKeyOfThisCall(int slot, std::string_view user_id) {
+  KeyOfThisCall left = key_of_this_call;
+  key_of_this_call.user_data = nullptr;
+  if (left.user_data == user_id.data() && left.user_size == user_id.size() && left.key.slot == slot &&
+      left.key.epoch == SlotEpoch(slot))
+    return left.key;
+  return KeyFor(slot, user_id);
+}
+
+// Recovery ends once (promotion) and never starts again in a running backend.
+bool InRecovery() {
+  static bool primary = false;
+  if (primary) return false;
+  bool in_recovery = PgCall([] { return RecoveryInProgress(); });
+  primary = !in_recovery;
+  return in_recovery;
+}
+
+// The experiment's id as uuid bytes, parsed once per experiment rather than per call.
+const pg_uuid_t& ExperimentUuid(const CompiledExperiment& experiment) {
+  static std::string parsed_id;
+  static pg_uuid_t parsed;
+  if (experiment.model().id != parsed_id) {
+    parsed = UuidFromText(experiment.model().id);
+    parsed_id = experiment.model().id;
+  }
+  return parsed;
+}
 
 // The slot's log state, checked against the table when unknown.
 LogState CurrentLogState(int slot, const CompiledExperiment& experiment) {
@@ -122,14 +160,16 @@ int WriteAndCache(const CompiledExperiment& experiment, std::string_view user_id
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) {
   int slot = AcquireSlot(experiment);
   StickyKey key = KeyFor(slot, user_id);
+  key_of_this_call = KeyOfThisCall{user_id.data(), user_id.size(), key};
   bool reassign = experiment.model().config.allow_reassignment;
-  if (std::optional<CachedAssignment> cached = StickyLookup(key)) {
+  Lookup lookup = StickyLookup(key);
+  if (lookup.found) {
     CountHit();
-    if (reassign && cached->fingerprint != experiment.assignment_fingerprint()) return std::nullopt;
-    return cached->branch;
+    if (reassign && lookup.found->fingerprint != experiment.assignment_fingerprint()) return std::nullopt;
+    return lookup.found->branch;
   }
   CountMiss();
-  if (CurrentLogState(slot, experiment) == LogState::kComplete) return std::nullopt;
+  if (!lookup.set_incomplete && CurrentLogState(slot, experiment) == LogState::kComplete) return std::nullopt;
 
   CountLogLookup();
   std::optional<std::string> logged = catalog::LoggedBranch(experiment.model().id, user_id);
@@ -145,7 +185,7 @@ std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_
 
 int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch) {
   int slot = AcquireSlot(experiment);
-  StickyKey key = KeyFor(slot, user_id);
+  StickyKey key = TakeKeyOfThisCall(slot, user_id);
   bool reassign = experiment.model().config.allow_reassignment;
   std::uint32_t fingerprint = experiment.assignment_fingerprint();
 
@@ -160,15 +200,15 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
     case StoreOutcome::kExisting:
       return stored.branch;
     case StoreOutcome::kNoRoom:
-      // Every entry of the set awaits its flush: write this one now, uncached.
-      SetSlotLogState(slot, LogState::kIncomplete);
+      // Every entry of the set awaits its flush: write this one now, uncached (the
+      // set is flagged, so that this user's next miss finds it in the log).
       return WriteSynchronously(experiment, user_id, branch, reassign);
     case StoreOutcome::kStored:
       break;
   }
   if (sync) return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
-  pg_uuid_t id = UuidFromText(experiment.model().id);
-  EnqueueResult queued = Enqueue(key, id, branch, GetCurrentTimestamp(), stored.replaced, user_id);
+  EnqueueResult queued =
+      Enqueue(key, ExperimentUuid(experiment), branch, GetCurrentTimestamp(), stored.replaced, user_id);
   if (queued == EnqueueResult::kQueued) {
     CountQueued();
     return branch;

@@ -1,6 +1,5 @@
 #include "glue/sticky_cache.hpp"
 
-#include "glue/shared_state.hpp"
 
 namespace abtest::glue {
 
@@ -32,6 +31,7 @@ struct CacheHeader {
   Counters counters;
   std::uint64_t sets;
   LWLockPadded* locks;
+  bool* incomplete;  // per set, after the entries
   Entry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -70,9 +70,9 @@ Entry* VictimIn(Entry* set) {
 
 }  // namespace
 
-Size StickyCacheShmemSize() {
-  return add_size(offsetof(CacheHeader, entries), mul_size(SetCount() * kWays, sizeof(Entry)));
-}
+Size EntriesEnd() { return add_size(offsetof(CacheHeader, entries), mul_size(SetCount() * kWays, sizeof(Entry))); }
+
+Size StickyCacheShmemSize() { return add_size(EntriesEnd(), SetCount()); }
 
 void StickyCacheRequestLocks() { RequestNamedLWLockTranche("abtest sticky cache", kPartitions); }
 
@@ -87,15 +87,17 @@ void StickyCacheShmemInit() {
   cache->sets = SetCount();
   cache->locks = GetNamedLWLockTranche("abtest sticky cache");
   memset(cache->entries, 0, cache->sets * kWays * sizeof(Entry));
+  cache->incomplete = reinterpret_cast<bool*>(reinterpret_cast<char*>(cache) + EntriesEnd());
+  memset(cache->incomplete, 0, cache->sets);
 }
 
-std::optional<CachedAssignment> StickyLookup(const StickyKey& key) {
+Lookup StickyLookup(const StickyKey& key) {
   std::uint64_t set = SetOf(key);
   LWLock* lock = LockOf(set);
   LWLockAcquire(lock, LW_SHARED);
   const Entry* found = FindIn(&cache->entries[set * kWays], key);
-  std::optional<CachedAssignment> result;
-  if (found) result = CachedAssignment{found->branch, found->fingerprint};
+  Lookup result{std::nullopt, cache->incomplete[set]};
+  if (found) result.found = CachedAssignment{found->branch, found->fingerprint};
   LWLockRelease(lock);
   return result;
 }
@@ -123,7 +125,7 @@ StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerpr
   } else if (Entry* victim = VictimIn(entries)) {
     if (victim->state == EntryState::kPersisted) {
       pg_atomic_fetch_add_u64(&cache->counters.evictions, 1);
-      MarkSlotIncomplete(victim->slot, victim->epoch);
+      cache->incomplete[set] = true;
     } else {
       pg_atomic_fetch_add_u64(&cache->counters.entries, 1);
     }
@@ -137,6 +139,7 @@ StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerpr
     victim->state = state;
   } else {
     result.outcome = StoreOutcome::kNoRoom;
+    cache->incomplete[set] = true;
   }
   LWLockRelease(lock);
   return result;

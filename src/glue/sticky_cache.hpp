@@ -10,8 +10,10 @@
 //
 // An entry is kPending until the flush worker has written it to abtest.assignments,
 // then kPersisted. Only persisted entries are evicted (the oldest of the set): a
-// pending one is the only record of an assignment. Evicting marks the experiment's
-// log state incomplete, so that its misses look the log up from then on.
+// pending one is the only record of an assignment. A set that has lost a persisted
+// entry, or whose user was written to the log uncached because all its entries were
+// pending, is flagged incomplete: from then on a miss in that set looks the log up.
+// The flag is per set, so a few full sets do not make every new user cost a lookup.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +40,8 @@ struct CachedAssignment {
 enum class StoreOutcome {
   kStored,    // a new entry, or a reassignment that replaced the branch
   kExisting,  // another session's entry was there first: its branch holds
-  kNoRoom,    // every entry of the set is pending: nothing could be evicted
+  kNoRoom,    // every entry of the set is pending: nothing could be evicted (the set is
+              // flagged incomplete: the caller writes the assignment to the log uncached)
 };
 
 struct StoreResult {
@@ -51,7 +54,12 @@ Size StickyCacheShmemSize();
 void StickyCacheRequestLocks();
 void StickyCacheShmemInit();
 
-std::optional<CachedAssignment> StickyLookup(const StickyKey& key);
+struct Lookup {
+  std::optional<CachedAssignment> found;
+  bool set_incomplete;  // on a miss: the log may hold this user although the cache does not
+};
+
+Lookup StickyLookup(const StickyKey& key);
 
 // Stores `branch` unless an entry for the key exists. With `reassign`, an existing
 // entry of another fingerprint takes the new branch (or only the new fingerprint,
