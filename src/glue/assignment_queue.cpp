@@ -106,12 +106,16 @@ void WakeWorkerLocked(Queue& queue) {
   if (queue.worker_latch != nullptr) SetLatch(queue.worker_latch);
 }
 
+// At exit: clears the queue's worker only if it is still this process. A worker that
+// detached when idle may have been succeeded already; clearing its successor would
+// let a third one start beside it.
 void DetachWorker(int, Datum arg) {
   Queue& queue = area->queues[DatumGetInt32(arg)];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  queue.worker_pid = 0;
-  queue.worker_latch = nullptr;
-  queue.worker_starting = false;
+  if (queue.worker_pid == MyProcPid) {
+    queue.worker_pid = 0;
+    queue.worker_latch = nullptr;
+  }
   LWLockRelease(queue.lock);
 }
 
@@ -215,14 +219,18 @@ int QueueOfDatabase(Oid database) {
   return found;
 }
 
-void AttachWorker(int index) {
+bool AttachWorker(int index) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  queue.worker_pid = MyProcPid;
-  queue.worker_latch = MyLatch;
   queue.worker_starting = false;
+  bool attached = queue.worker_pid == 0;
+  if (attached) {
+    queue.worker_pid = MyProcPid;
+    queue.worker_latch = MyLatch;
+  }
   LWLockRelease(queue.lock);
-  on_shmem_exit(DetachWorker, Int32GetDatum(index));
+  if (attached) on_shmem_exit(DetachWorker, Int32GetDatum(index));
+  return attached;
 }
 
 Size TakeBatch(int index, char* buffer, Size capacity) {

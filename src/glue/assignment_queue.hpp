@@ -51,8 +51,9 @@ void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);
 
 // Worker side. The queue of `database`, or -1.
 int QueueOfDatabase(Oid database);
-// Registers the running worker (latch, pid) and clears it at exit.
-void AttachWorker(int queue);
+// Registers the running worker (latch, pid) and clears it at exit; false when another
+// worker is attached already (this one then leaves).
+bool AttachWorker(int queue);
 // Moves up to `capacity` bytes of whole records into `buffer`; returns the bytes moved.
 Size TakeBatch(int queue, char* buffer, Size capacity);
 // Detaches the worker if the queue is empty, under the queue's lock, so that a record

@@ -152,8 +152,7 @@ void abtest_flush_worker_main(Datum main_arg) {
   SetConfigOption("lock_timeout", "200", PGC_SUSET, PGC_S_OVERRIDE);
 
   int queue = QueueOfDatabase(database);
-  if (queue < 0) proc_exit(0);
-  AttachWorker(queue);
+  if (queue < 0 || !AttachWorker(queue)) proc_exit(0);
   ResetLatch(MyLatch);  // set during startup: the first wait must collect a whole interval
   char* batch = static_cast<char*>(MemoryContextAlloc(TopMemoryContext, kBatchBytes));
   MemoryContext loop_context = AllocSetContextCreate(TopMemoryContext, "abtest flush", ALLOCSET_DEFAULT_SIZES);
