@@ -36,23 +36,20 @@ void HandleSigterm(SIGNAL_ARGS) {
   errno = saved_errno;
 }
 
+// The rows of one batch, one per user (within a batch the last record of a user
+// wins), with their branch names; experiments deleted meanwhile have no branches.
+#define ABTEST_BATCH_ROWS                                                                                \
+  "INSERT INTO abtest.assignments AS a (experiment_id, user_id, branch, assigned_at) "                     \
+  "SELECT DISTINCT ON (r.experiment_id, r.user_id) r.experiment_id, r.user_id, b.name, r.assigned_at "   \
+  "  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) WITH ORDINALITY "                   \
+  "       AS r(experiment_id, user_id, position, assigned_at, ord) "                                      \
+  "  JOIN abtest.branches b ON b.experiment_id = r.experiment_id AND b.position = r.position "            \
+  " ORDER BY r.experiment_id, r.user_id, r.ord DESC "
+
 // First assignments never overwrite (another session's, or a former server
-// lifetime's, stays); reassignments do. Within one batch the last record of a user wins.
-constexpr const char* kInsertSql =
-    "INSERT INTO abtest.assignments AS a (experiment_id, user_id, branch, assigned_at) "
-    "SELECT DISTINCT ON (r.experiment_id, r.user_id) r.experiment_id, r.user_id, b.name, r.assigned_at "
-    "  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) WITH ORDINALITY "
-    "       AS r(experiment_id, user_id, position, assigned_at, ord) "
-    "  JOIN abtest.branches b ON b.experiment_id = r.experiment_id AND b.position = r.position "
-    " ORDER BY r.experiment_id, r.user_id, r.ord DESC "
-    "ON CONFLICT (experiment_id, user_id) DO NOTHING";
-constexpr const char* kReassignSql =
-    "INSERT INTO abtest.assignments AS a (experiment_id, user_id, branch, assigned_at) "
-    "SELECT DISTINCT ON (r.experiment_id, r.user_id) r.experiment_id, r.user_id, b.name, r.assigned_at "
-    "  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[]) WITH ORDINALITY "
-    "       AS r(experiment_id, user_id, position, assigned_at, ord) "
-    "  JOIN abtest.branches b ON b.experiment_id = r.experiment_id AND b.position = r.position "
-    " ORDER BY r.experiment_id, r.user_id, r.ord DESC "
+// lifetime's, stays); reassignments do.
+constexpr const char* kInsertSql = ABTEST_BATCH_ROWS "ON CONFLICT (experiment_id, user_id) DO NOTHING";
+constexpr const char* kReassignSql = ABTEST_BATCH_ROWS
     "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = excluded.branch, assigned_at = excluded.assigned_at";
 
 QueuedAssignment* RecordAt(char* batch, Size offset) { return reinterpret_cast<QueuedAssignment*>(batch + offset); }
