@@ -1,5 +1,7 @@
 #include "glue/sticky_cache.hpp"
 
+#include "glue/shared_state.hpp"
+
 
 namespace abtest::glue {
 
@@ -57,12 +59,16 @@ Entry* FindIn(Entry* set, const StickyKey& key) {
   return nullptr;
 }
 
-// An empty entry, else the oldest persisted one (evicted), else nullptr.
+// Whether an entry belongs to a cleared experiment (its slot's epoch moved on): such an
+// entry is garbage, and nobody can ask for it again.
+bool Stale(const Entry& e) { return SlotEpoch(e.slot) != e.epoch; }
+
+// An empty entry, else a stale one, else the oldest persisted one, else nullptr.
 Entry* VictimIn(Entry* set) {
   Entry* oldest = nullptr;
   for (int way = 0; way < kWays; ++way) {
     Entry& e = set[way];
-    if (e.state == EntryState::kEmpty) return &e;
+    if (e.state == EntryState::kEmpty || Stale(e)) return &e;
     if (e.state == EntryState::kPersisted && (oldest == nullptr || e.stored_at < oldest->stored_at)) oldest = &e;
   }
   return oldest;
@@ -123,11 +129,12 @@ StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerpr
       result.replaced = true;
     }
   } else if (Entry* victim = VictimIn(entries)) {
-    if (victim->state == EntryState::kPersisted) {
+    if (victim->state == EntryState::kEmpty) {
+      pg_atomic_fetch_add_u64(&cache->counters.entries, 1);
+    } else if (!Stale(*victim)) {
+      // A live assignment leaves the cache: only the log knows it now.
       pg_atomic_fetch_add_u64(&cache->counters.evictions, 1);
       cache->incomplete[set] = true;
-    } else {
-      pg_atomic_fetch_add_u64(&cache->counters.entries, 1);
     }
     victim->user_high = key.user_high;
     victim->user_low = key.user_low;

@@ -9,9 +9,9 @@
 // take it shared, stores exclusive. Counters are atomics outside any lock.
 //
 // An entry is kPending until the flush worker has written it to abtest.assignments,
-// then kPersisted. Only persisted entries are evicted (the oldest of the set): a
-// pending one is the only record of an assignment. A set that has lost a persisted
-// entry, or whose user was written to the log uncached because all its entries were
+// then kPersisted. Entries of cleared experiments (an old epoch) go first, then the
+// oldest persisted one; a pending one is never evicted: it is the only record of an
+// assignment. A set that has lost a live persisted entry, or whose user was written to the log uncached because all its entries were
 // pending, is flagged incomplete: from then on a miss in that set looks the log up.
 // The flag is per set, so a few full sets do not make every new user cost a lookup.
 #pragma once
