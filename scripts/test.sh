@@ -68,6 +68,20 @@ count_regress() {
     record "$stage" "$ok" "$bad"
 }
 
+# Count GoogleTest's "[  PASSED  ] N" / "[  FAILED  ] N" in file $2; a non-zero
+# exit ($3) without a summary (build error, crash, sanitizer report) is one failure.
+count_gtest() {
+    local stage="$1" out="$2" rc="$3" ok bad
+    ok=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?.*/\1/p' "$out" | tail -n1)
+    bad=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) tests?.*/\1/p' "$out" | tail -n1)
+    ok=${ok:-0}
+    bad=${bad:-0}
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        bad=1
+    fi
+    record "$stage" "$ok" "$bad"
+}
+
 # Copy test inputs into a postgres-owned dir: postgres cannot write the repo.
 stage_inputs() {
     local dest="$1" d
@@ -100,14 +114,7 @@ set +e
 (cd "$ABTEST_REPO" && make unit PG_CONFIG="$ABTEST_PG_CONFIG") 2>&1 | tee "$unit_out"
 unit_rc=${PIPESTATUS[0]}
 set -e
-u_pass=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?.*/\1/p' "$unit_out" | tail -n1)
-u_fail=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) tests?.*/\1/p' "$unit_out" | tail -n1)
-u_pass=${u_pass:-0}
-u_fail=${u_fail:-0}
-if [ "$unit_rc" -ne 0 ] && [ "$u_fail" -eq 0 ]; then
-    u_fail=1   # build error or crash: no gtest summary
-fi
-record unit "$u_pass" "$u_fail"
+count_gtest unit "$unit_out" "$unit_rc"
 rm -f "$unit_out"
 
 # The core again under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer.
@@ -117,15 +124,8 @@ set +e
 (cd "$ABTEST_REPO" && make -j2 unit-sanitize) 2>&1 | tee "$san_out" | grep -E '^\[  (PASSED|FAILED)  \]|ERROR|runtime error'
 san_rc=${PIPESTATUS[0]}
 set -e
-s_pass=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?.*/\1/p' "$san_out" | tail -n1)
-s_fail=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) tests?.*/\1/p' "$san_out" | tail -n1)
-s_pass=${s_pass:-0}
-s_fail=${s_fail:-0}
-if [ "$san_rc" -ne 0 ] && [ "$s_fail" -eq 0 ]; then
-    tail -n 40 "$san_out"
-    s_fail=1
-fi
-record sanitized "$s_pass" "$s_fail"
+if [ "$san_rc" -ne 0 ]; then tail -n 40 "$san_out"; fi
+count_gtest sanitized "$san_out" "$san_rc"
 rm -f "$san_out"
 
 # libFuzzer on the core's parsers and validators, for a bounded time each.
