@@ -31,13 +31,27 @@ abtest_build_install
 
 abtest_header "bench cluster"
 # JIT off: its compile time would add noise unrelated to per-call cost.
-abtest_start_cluster "jit = off" "shared_buffers = '256MB'"
+# A cache and queue big enough for a round of 1M new users at once (see README).
+abtest_start_cluster "jit = off" "shared_buffers = '256MB'" \
+    "abtest.sticky_cache_size = 4194304" "abtest.assignment_queue_size = '256MB'"
 
 abtest_header "setup"
 abtest_psql -q <<'SQL'
 CREATE EXTENSION abtest;
 SELECT ab_create_experiment('e', ARRAY['control','treatment'], ARRAY[50,50]);
 SELECT ab_start('e');
+SELECT ab_create_experiment('loose', ARRAY['control','treatment'], ARRAY[50,50]);
+SELECT ab_configure('loose', sticky => false);
+SELECT ab_start('loose');
+-- Waits until the flush worker has written everything queued, so that it does not
+-- compete with the next measurement.
+CREATE FUNCTION bench_wait_for_flush() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WHILE (SELECT queued > flushed FROM abtest.sticky_cache_stats) LOOP
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
 SQL
 abtest_psql -q <"$ABTEST_REPO/bench/plpgsql_router.sql"
 
@@ -61,11 +75,16 @@ add_query() {   # add_query NAME ROWS SQL [SETUP_SQL]
 
 add_query "hashtext (base)" "$ROWS" \
     "SELECT count(hashtext(i::text)) FROM generate_series(1, $ROWS) i"
-add_query "ab_route_user" "$ROWS" \
+add_query "ab_route_user, not sticky" "$ROWS" \
+    "SELECT count(ab_route_user('loose', i::text)) FROM generate_series(1, $ROWS) i"
+add_query "ab_route_user, sticky, new users" "$ROWS" \
+    "SELECT count(ab_route_user('e', i::text)) FROM generate_series(1, $ROWS) i" \
+    "SELECT bench_wait_for_flush(); SELECT ab_clear_sticky_cache('e')"
+add_query "ab_route_user, sticky, returning users" "$ROWS" \
     "SELECT count(ab_route_user('e', i::text)) FROM generate_series(1, $ROWS) i"
 add_query "plpgsql_route, new users" "$PL_ROWS" \
     "SELECT count(plpgsql_route('e', i::text)) FROM generate_series(1, $PL_ROWS) i" \
-    "TRUNCATE plpgsql_assignments"
+    "SELECT bench_wait_for_flush(); TRUNCATE plpgsql_assignments"
 # Runs right after "new users", so every user already has a row: the lookup path.
 add_query "plpgsql_route, returning users" "$PL_ROWS" \
     "SELECT count(plpgsql_route('e', i::text)) FROM generate_series(1, $PL_ROWS) i"
@@ -108,8 +127,28 @@ done
 
 base="${medians[0]}"
 ratio() { awk -v a="$1" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r != "n/a" && r <= t) ? "met" : "NOT met"}'; }
 route_ratio="$(ratio "${medians[1]}")"
-target_met="$(awk -v r="$route_ratio" 'BEGIN {print (r != "n/a" && r <= 1.5) ? "met" : "NOT met"}')"
+new_ratio="$(ratio "${medians[2]}")"
+returning_ratio="$(ratio "${medians[3]}")"
+
+# Throughput with 2 clients over random users, against the same with hashtext.
+abtest_header "pgbench, 2 clients, ${PGBENCH_SECONDS:-15} s each"
+pgbench_dir="$ABTEST_TMP/pgbench"
+mkdir -p "$pgbench_dir"
+printf '\\set uid random(1, 1000000)\nSELECT hashtext(:uid::text);\n' >"$pgbench_dir/hashtext.sql"
+printf '\\set uid random(1, 1000000)\nSELECT ab_route_user('"'"'e'"'"', :uid::text);\n' >"$pgbench_dir/route.sql"
+chmod -R a+rX "$pgbench_dir"
+tps() {
+    abtest_as_postgres "$ABTEST_PG_BIN/pgbench" -n -c 2 -j 2 -T "${PGBENCH_SECONDS:-15}" -f "$1" postgres 2>&1 |
+        sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
+}
+abtest_psql -q -c "SELECT bench_wait_for_flush()" >/dev/null
+tps_hash="$(tps "$pgbench_dir/hashtext.sql")"
+tps_route="$(tps "$pgbench_dir/route.sql")"
+tps_ratio="$(awk -v a="$tps_route" -v b="$tps_hash" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')"
+tps_met="$(awk -v r="$tps_ratio" 'BEGIN {print (r != "n/a" && r >= 0.8) ? "met" : "NOT met"}')"
+echo "  hashtext: $tps_hash tps, ab_route_user: $tps_route tps, ratio $tps_ratio"
 
 pgver="$(abtest_psql -At -c 'SHOW server_version')"
 cpu="$(sed -nE 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)"
@@ -128,7 +167,12 @@ table="$(
     echo
     echo "Targets:"
     echo
-    echo "- ab_route_user ≤ 1.5 × hashtext: $route_ratio × — $target_met"
+    echo "- ab_route_user, not sticky ≤ 1.5 × hashtext: $route_ratio × — $(verdict "$route_ratio" 1.5)"
+    echo "- sticky, 1M new users ≤ 2.0 × hashtext: $new_ratio × — $(verdict "$new_ratio" 2.0)"
+    echo "- sticky, 1M returning users ≤ 1.5 × hashtext: $returning_ratio × — $(verdict "$returning_ratio" 1.5)"
+    echo
+    echo "pgbench, 2 clients, ${PGBENCH_SECONDS:-15} s, random users of 1M: hashtext $tps_hash tps,"
+    echo "ab_route_user (sticky) $tps_route tps: $tps_ratio of it (target ≥ 0.8 — $tps_met)."
 )"
 
 abtest_header "results"
