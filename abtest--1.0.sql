@@ -116,7 +116,7 @@ CREATE FUNCTION ab_set_default_experiment(name text)
     RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
 
 CREATE FUNCTION ab_get_experiment(name text) RETURNS abtest.experiment_overview
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     found_row abtest.experiment_overview;
 BEGIN
@@ -133,7 +133,7 @@ END
 $$;
 
 CREATE FUNCTION ab_list_experiments() RETURNS SETOF abtest.experiment_overview
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT * FROM abtest.experiment_overview ORDER BY created_at, name
 $$;
 
@@ -164,3 +164,22 @@ CREATE FUNCTION ab_sticky_cache_stats(
 -- The sticky cache, cluster-wide: its fill, hit rate, log lookups, evictions and the
 -- write-behind queue (queued - flushed = waiting to be written).
 CREATE VIEW abtest.sticky_cache_stats AS SELECT * FROM ab_sticky_cache_stats();
+
+-- Privileges --------------------------------------------------------------------
+-- Routing is for every role (the functions read the catalog as its owner). Managing
+-- experiments, forgetting assignments and reading statistics is not: grant EXECUTE
+-- on these to an admin or analyst role (README, "Privileges"). The catalog tables,
+-- which hold user ids, are readable only by their owner unless granted.
+REVOKE ALL ON ALL TABLES IN SCHEMA abtest FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    ab_create_experiment(text, text[], numeric[], text, text, text[]),
+    ab_set_allocation(text, jsonb),
+    ab_configure(text, boolean, text[], text[], bigint, double precision, boolean, boolean, interval, text),
+    ab_set_assignment(text, text, jsonb),
+    ab_start(text), ab_pause(text), ab_complete(text, text), ab_archive(text), ab_set_state(text, text),
+    ab_delete_experiment(text), ab_set_default_experiment(text),
+    ab_get_experiment(text), ab_list_experiments(),
+    ab_clear_sticky_cache(text), ab_clear_user_cache(text),
+    ab_sticky_cache_stats(),
+    abtest.catalog_changed()
+  FROM PUBLIC;

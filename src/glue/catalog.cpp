@@ -68,8 +68,22 @@ constexpr const char* kRelogAssignment =
 constexpr const char* kDeleteAssignments = "DELETE FROM abtest.assignments WHERE experiment_id = $1::uuid";
 constexpr const char* kDeleteUserAssignments = "DELETE FROM abtest.assignments WHERE user_id = $1";
 
+// The role the catalog's statements run as: the owner of schema abtest (who created
+// the extension). Callers need no privilege on the tables: routing is for everyone,
+// and who may administer is decided by EXECUTE on the admin functions.
+Oid CatalogOwner() {
+  Oid schema = get_namespace_oid("abtest", false);
+  HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
+  if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for schema abtest");
+  Oid owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tuple))->nspowner;
+  ReleaseSysCache(tuple);
+  return owner;
+}
+
 // Runs `sql` with text parameters (nullptr for NULL) and returns the first column of
-// the first row as text, or nullopt when there is no row or it is NULL.
+// the first row as text, or nullopt when there is no row or it is NULL. It runs as the
+// catalog's owner with search_path pinned to pg_catalog, like a SECURITY DEFINER
+// function, and security-restricted; an error is unwound by the transaction's abort.
 std::optional<std::string> Query(const char* sql, std::initializer_list<const char*> params) {
   constexpr int kMaxParams = 4;
   Oid types[kMaxParams];
@@ -87,6 +101,14 @@ std::optional<std::string> Query(const char* sql, std::initializer_list<const ch
   char* first = PgCall([&]() -> char* {
     for (int i = 0; i < count; ++i)
       if (param_list[i]) values[i] = CStringGetTextDatum(param_list[i]);
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(CatalogOwner(),
+                           saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    int guc_level = NewGUCNestLevel();
+    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                            true, 0, false);
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     int rc = SPI_execute_with_args(sql, count, types, values, nulls, false, 0);
     if (rc < 0) elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
@@ -96,6 +118,8 @@ std::optional<std::string> Query(const char* sql, std::initializer_list<const ch
       if (text) value = MemoryContextStrdup(caller_context, text);
     }
     SPI_finish();
+    AtEOXact_GUC(true, guc_level);
+    SetUserIdAndSecContext(saved_user, saved_context);
     return value;
   });
   if (first == nullptr) return std::nullopt;
