@@ -1,0 +1,60 @@
+# pg_dump of a database with experiments and assignments, restored into a new
+# cluster: the catalog and the log are equal, and routing returns the same branches.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AbtestNode;
+
+my $old = AbtestNode::new_node('old');
+$old->safe_psql('postgres', q{
+	SET abtest.sticky_durability = sync;
+	SELECT ab_create_experiment('kept', ARRAY['control', 'treatment', 'other'], ARRAY[80, 15, 5],
+	                            'dumped and restored', 'team', ARRAY['t1']);
+	SELECT ab_configure('kept', excluded_groups => ARRAY['staff'], min_sample_size => 500, salt => 'kept-salt');
+	SELECT ab_set_assignment('kept', 'percentage', '{"coverage": 60}');
+	SELECT ab_start('kept');
+	SELECT ab_create_experiment('plain', ARRAY['a', 'b']);
+	SELECT ab_start('plain');
+	SELECT ab_configure('plain', sticky => false);
+	SELECT ab_set_default_experiment('plain');
+	CREATE TABLE routed AS
+	  SELECT i, ab_route_user('kept', 'u' || i) AS kept, ab_route_user('plain', 'u' || i) AS plain
+	    FROM generate_series(1, 3000) i;
+	-- a ramp after the assignments: the restored log must still decide
+	SELECT ab_set_allocation('kept', '{"control": 5, "treatment": 15, "other": 80}');
+});
+
+my $dump = $old->basedir . '/abtest.dump';
+$old->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $old->connstr('postgres') ], 'pg_dump');
+
+my $new = AbtestNode::new_node('new');
+$new->safe_psql('postgres', 'DROP EXTENSION abtest; CREATE DATABASE restored');
+$new->command_ok([ 'pg_restore', '-d', $new->connstr('restored'), $dump ], 'pg_restore into a new cluster');
+
+my $catalog = q{
+	SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', id, name, state, branches, allocation, salt,
+	                         strategy, strategy_params, excluded_groups, is_default), E'\n' ORDER BY name)
+	  FROM abtest.experiment_overview};
+is($new->safe_psql('restored', $catalog), $old->safe_psql('postgres', $catalog), 'the catalog is equal');
+my $log = q{SELECT md5(string_agg(format('%s|%s|%s|%s', experiment_id, user_id, branch, assigned_at), ','
+	ORDER BY experiment_id, user_id)) FROM abtest.assignments};
+is($new->safe_psql('restored', $log), $old->safe_psql('postgres', $log), 'the assignment log is equal');
+is($new->safe_psql('restored', q{
+	SELECT count(*) FROM routed
+	 WHERE kept <> ab_route_user('kept', 'u' || i) OR plain <> ab_route_user('plain', 'u' || i)}),
+	'0', 'routing returns the same branches after the restore');
+is($new->safe_psql('restored', q{SELECT ab_route_default('u7') = (SELECT plain FROM routed WHERE i = 7)}),
+	't', 'the default experiment is restored too');
+
+$new->safe_psql('restored', 'DROP EXTENSION abtest');
+is($new->safe_psql('restored', q{
+	SELECT count(*) FROM pg_namespace WHERE nspname = 'abtest'}) .
+	$new->safe_psql('restored', q{SELECT count(*) FROM pg_proc WHERE proname LIKE 'ab\_%'}),
+	'00', 'DROP EXTENSION leaves nothing behind');
+
+$old->stop;
+$new->stop;
+done_testing();
