@@ -25,12 +25,20 @@ struct Entry {
 };
 static_assert(sizeof(Entry) == 40, "the README states 40 bytes an entry");
 
-struct Counters {
-  pg_atomic_uint64 entries, hits, misses, log_lookups, evictions, queued, flushed, sync_writes, last_flush;
+// The statistics are counted in stripes, one cache line each, picked by the backend's
+// proc number: a single shared line would bounce between the cores of concurrent
+// routing sessions on every call. Readers add the stripes up.
+constexpr int kCounterStripes = 32;
+
+enum Counter { kEntries, kHits, kMisses, kLogLookups, kEvictions, kQueued, kFlushed, kSyncWrites, kCounters };
+
+struct alignas(PG_CACHE_LINE_SIZE) CounterStripe {
+  pg_atomic_uint64 values[kCounters];
 };
 
 struct CacheHeader {
-  Counters counters;
+  CounterStripe stripes[kCounterStripes];
+  pg_atomic_uint64 last_flush;
   std::uint64_t sets;
   LWLockPadded* locks;
   bool* incomplete;  // per set, after the entries
@@ -47,6 +55,17 @@ std::uint64_t SetOf(const StickyKey& key) {
 }
 
 LWLock* LockOf(std::uint64_t set) { return &cache->locks[set % kPartitions].lock; }
+
+void Add(Counter counter, std::int64_t delta) {
+  int stripe = MyProc != nullptr ? MyProc->pgprocno % kCounterStripes : 0;
+  pg_atomic_fetch_add_u64(&cache->stripes[stripe].values[counter], static_cast<std::uint64_t>(delta));
+}
+
+std::uint64_t Sum(Counter counter) {
+  std::uint64_t total = 0;
+  for (auto& stripe : cache->stripes) total += pg_atomic_read_u64(&stripe.values[counter]);
+  return total;
+}
 
 bool Matches(const Entry& e, const StickyKey& key) {
   return e.state != EntryState::kEmpty && e.user_low == key.user_low && e.user_high == key.user_high &&
@@ -86,10 +105,9 @@ void StickyCacheShmemInit() {
   bool found = false;
   cache = static_cast<CacheHeader*>(ShmemInitStruct("abtest sticky cache", StickyCacheShmemSize(), &found));
   if (found) return;
-  Counters& c = cache->counters;
-  for (pg_atomic_uint64* counter : {&c.entries, &c.hits, &c.misses, &c.log_lookups, &c.evictions, &c.queued,
-                                    &c.flushed, &c.sync_writes, &c.last_flush})
-    pg_atomic_init_u64(counter, 0);
+  for (auto& stripe : cache->stripes)
+    for (auto& value : stripe.values) pg_atomic_init_u64(&value, 0);
+  pg_atomic_init_u64(&cache->last_flush, 0);
   cache->sets = SetCount();
   cache->locks = GetNamedLWLockTranche("abtest sticky cache");
   memset(cache->entries, 0, cache->sets * kWays * sizeof(Entry));
@@ -130,10 +148,10 @@ StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerpr
     }
   } else if (Entry* victim = VictimIn(entries)) {
     if (victim->state == EntryState::kEmpty) {
-      pg_atomic_fetch_add_u64(&cache->counters.entries, 1);
+      Add(kEntries, 1);
     } else if (!Stale(*victim)) {
       // A live assignment leaves the cache: only the log knows it now.
-      pg_atomic_fetch_add_u64(&cache->counters.evictions, 1);
+      Add(kEvictions, 1);
       cache->incomplete[set] = true;
     }
     victim->user_high = key.user_high;
@@ -166,29 +184,26 @@ void StickyForget(const StickyKey& key) {
   LWLockAcquire(lock, LW_EXCLUSIVE);
   if (Entry* e = FindIn(&cache->entries[set * kWays], key)) {
     e->state = EntryState::kEmpty;
-    pg_atomic_fetch_sub_u64(&cache->counters.entries, 1);
+    Add(kEntries, -1);
   }
   LWLockRelease(lock);
 }
 
 StickyStats ReadStickyStats() {
-  Counters& c = cache->counters;
-  return StickyStats{pg_atomic_read_u64(&c.entries),     cache->sets * kWays,
-                     pg_atomic_read_u64(&c.hits),        pg_atomic_read_u64(&c.misses),
-                     pg_atomic_read_u64(&c.log_lookups), pg_atomic_read_u64(&c.evictions),
-                     pg_atomic_read_u64(&c.queued),      pg_atomic_read_u64(&c.flushed),
-                     pg_atomic_read_u64(&c.sync_writes), static_cast<TimestampTz>(pg_atomic_read_u64(&c.last_flush))};
+  return StickyStats{Sum(kEntries),    cache->sets * kWays, Sum(kHits),    Sum(kMisses),
+                     Sum(kLogLookups), Sum(kEvictions),     Sum(kQueued),  Sum(kFlushed),
+                     Sum(kSyncWrites), static_cast<TimestampTz>(pg_atomic_read_u64(&cache->last_flush))};
 }
 
-void CountHit() { pg_atomic_fetch_add_u64(&cache->counters.hits, 1); }
-void CountMiss() { pg_atomic_fetch_add_u64(&cache->counters.misses, 1); }
-void CountLogLookup() { pg_atomic_fetch_add_u64(&cache->counters.log_lookups, 1); }
-void CountQueued() { pg_atomic_fetch_add_u64(&cache->counters.queued, 1); }
-void CountSyncWrite() { pg_atomic_fetch_add_u64(&cache->counters.sync_writes, 1); }
+void CountHit() { Add(kHits, 1); }
+void CountMiss() { Add(kMisses, 1); }
+void CountLogLookup() { Add(kLogLookups, 1); }
+void CountQueued() { Add(kQueued, 1); }
+void CountSyncWrite() { Add(kSyncWrites, 1); }
 
 void CountFlushed(std::uint64_t count, TimestampTz when) {
-  pg_atomic_fetch_add_u64(&cache->counters.flushed, count);
-  pg_atomic_write_u64(&cache->counters.last_flush, static_cast<std::uint64_t>(when));
+  Add(kFlushed, static_cast<std::int64_t>(count));
+  pg_atomic_write_u64(&cache->last_flush, static_cast<std::uint64_t>(when));
 }
 
 }  // namespace abtest::glue

@@ -6,7 +6,7 @@
 // probed further, so nothing needs tombstones. 40 bytes an entry.
 //
 // Locking: kPartitions LWLocks; set s is guarded by lock s % kPartitions. Lookups
-// take it shared, stores exclusive. Counters are atomics outside any lock.
+// take it shared, stores exclusive. Counters are striped atomics outside any lock.
 //
 // An entry is kPending until the flush worker has written it to abtest.assignments,
 // then kPersisted. Entries of cleared experiments (an old epoch) go first, then the
