@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include <boost/math/distributions/normal.hpp>
@@ -33,6 +34,11 @@ std::int64_t RequiredSampleSize(const SampleSizeRequest& request) {
                 "mde is absolute: a baseline of 0.1 and an mde of 0.02 test 0.1 against 0.12.");
   RequireOpenUnit(request.alpha, "alpha", "the two-sided significance level, e.g. 0.05");
   RequireOpenUnit(request.power, "power", "the probability of detecting the effect, e.g. 0.8");
+  // Below the smallest normal double the normal quantile is not representable.
+  constexpr double kSmallest = std::numeric_limits<double>::min();
+  if (request.alpha / 2 < kSmallest || request.power < kSmallest)
+    throw Error(ErrorKind::kInvalidParameter, "alpha and power must be at least 1e-300", {},
+                "Such extreme levels ask for a sample no experiment can have.");
 
   const boost::math::normal_distribution<double> normal;
   const double z_alpha = -boost::math::quantile(normal, request.alpha / 2);  // z_{1-alpha/2}, accurately

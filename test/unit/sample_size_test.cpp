@@ -51,6 +51,10 @@ TEST(SampleSize, RefusesInvalidInputNamingTheArgument) {
   for (double alpha : {0.0, 1.0, nan}) ExpectRefusal({0.1, 0.01, alpha, 0.8}, "alpha");
   for (double power : {0.0, 1.0, nan}) ExpectRefusal({0.1, 0.01, 0.05, power}, "power");
   ExpectRefusal({0.1, 1e-9}, "mde");  // ~10^18 users per branch
+  // Denormal levels: the normal quantile overflows (found by t/010_sql_fuzz.pl).
+  const double denormal = std::numeric_limits<double>::denorm_min();
+  ExpectRefusal({0.1, 0.01, denormal, 0.8}, "alpha and power");
+  ExpectRefusal({0.1, 0.01, 0.05, denormal}, "alpha and power");
 }
 
 }  // namespace
