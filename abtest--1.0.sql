@@ -59,6 +59,45 @@ CREATE TABLE abtest.assignments (
 CREATE INDEX assignments_user_id ON abtest.assignments (user_id);
 SELECT pg_catalog.pg_extension_config_dump('abtest.assignments', '');
 
+-- Metrics: the totals of the shared-memory counters as of the last flush (every
+-- abtest.flush_interval, and at a clean shutdown), from which the counters continue
+-- after a restart. Read them with ab_branch_metrics() and ab_event_metrics(), which
+-- add what was recorded since. The histogram's buckets are described in the README.
+CREATE TABLE abtest.branch_metrics (
+    experiment_id     uuid NOT NULL REFERENCES abtest.experiments (id) ON DELETE CASCADE,
+    branch            text NOT NULL,
+    query_count       bigint NOT NULL,
+    success_count     bigint NOT NULL,
+    latency_sum       double precision NOT NULL,
+    latency_mean      double precision NOT NULL,
+    latency_m2        double precision NOT NULL,  -- sum of squared deviations from the mean
+    min_latency_ms    double precision,
+    max_latency_ms    double precision,
+    first_query       timestamptz,
+    last_query        timestamptz,
+    latency_histogram bigint[] NOT NULL,
+    exposures         bigint NOT NULL,
+    assigned_users    bigint NOT NULL,
+    -- running minimum of the always-valid p-value against the control (ab_compare)
+    sequential_p_value double precision NOT NULL DEFAULT 1,
+    updated_at        timestamptz NOT NULL,
+    PRIMARY KEY (experiment_id, branch)
+);
+SELECT pg_catalog.pg_extension_config_dump('abtest.branch_metrics', '');
+
+CREATE TABLE abtest.event_metrics (
+    experiment_id uuid NOT NULL REFERENCES abtest.experiments (id) ON DELETE CASCADE,
+    branch        text NOT NULL,
+    event_name    text NOT NULL,
+    count         bigint NOT NULL,
+    sum           double precision NOT NULL,
+    mean          double precision NOT NULL,
+    m2            double precision NOT NULL,
+    updated_at    timestamptz NOT NULL,
+    PRIMARY KEY (experiment_id, branch, event_name)
+);
+SELECT pg_catalog.pg_extension_config_dump('abtest.event_metrics', '');
+
 -- One row per experiment with everything about it; also the document the C++ core
 -- reads and writes (to_jsonb of a row).
 CREATE VIEW abtest.experiment_overview AS
@@ -165,6 +204,87 @@ CREATE FUNCTION ab_sticky_cache_stats(
 -- write-behind queue (queued - flushed = waiting to be written).
 CREATE VIEW abtest.sticky_cache_stats AS SELECT * FROM ab_sticky_cache_stats();
 
+-- Metrics -----------------------------------------------------------------------
+
+CREATE FUNCTION ab_record_query(experiment text, branch text, latency_ms double precision, success boolean)
+    RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION ab_record_event(experiment text, branch text, event_name text, value double precision DEFAULT 1)
+    RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION ab_branch_metrics(experiment text)
+    RETURNS TABLE(branch text, query_count bigint, success_count bigint, failure_count bigint,
+                  success_rate double precision, error_rate double precision, avg_latency_ms double precision,
+                  min_latency_ms double precision, max_latency_ms double precision,
+                  p50_latency_ms double precision, p95_latency_ms double precision,
+                  p99_latency_ms double precision, first_query timestamptz, last_query timestamptz,
+                  exposures bigint, assigned_users bigint)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_event_metrics(experiment text)
+    RETURNS TABLE(branch text, event_name text, count bigint, sum double precision, mean double precision,
+                  stddev double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_summary(experiment text)
+    RETURNS TABLE(experiment text, branch_count integer, total_queries bigint, best_branch text,
+                  best_success_rate double precision, avg_latency_ms double precision, duration interval)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_all_summaries()
+    RETURNS TABLE(experiment text, branch_count integer, total_queries bigint, best_branch text,
+                  best_success_rate double precision, avg_latency_ms double precision, duration interval)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_stats()
+    RETURNS TABLE(total_experiments integer, active_experiments integer, total_branches integer,
+                  experiments_tracked integer, total_branches_tracked integer, total_queries_recorded bigint)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_clear_metrics(experiment text) RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION ab_clear_all_metrics() RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+-- Analysis ----------------------------------------------------------------------
+-- Differences are b - a; the first branch of an experiment is its control.
+
+CREATE FUNCTION ab_compare(experiment text, branch_a text, branch_b text)
+    RETURNS TABLE(branch_a text, branch_b text, sample_size_a bigint, sample_size_b bigint,
+                  success_rate_a double precision, success_rate_b double precision,
+                  success_rate_diff double precision, relative_lift double precision,
+                  ci_low double precision, ci_high double precision, p_value double precision,
+                  is_significant boolean, confidence double precision, prob_b_beats_a double precision,
+                  sequential_p_value double precision, avg_latency_a double precision,
+                  avg_latency_b double precision, latency_diff double precision,
+                  latency_p_value double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_compare_event(experiment text, branch_a text, branch_b text, event_name text)
+    RETURNS TABLE(count_a bigint, count_b bigint, mean_a double precision, mean_b double precision,
+                  diff double precision, relative_lift double precision, ci_low double precision,
+                  ci_high double precision, p_value double precision, is_significant boolean,
+                  confidence double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_compare_all(experiment text)
+    RETURNS TABLE(branch_a text, branch_b text, sample_size_a bigint, sample_size_b bigint,
+                  success_rate_a double precision, success_rate_b double precision,
+                  success_rate_diff double precision, relative_lift double precision,
+                  ci_low double precision, ci_high double precision, p_value double precision,
+                  adjusted_p_value double precision, is_significant boolean,
+                  prob_b_beats_a double precision, sequential_p_value double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_srm(experiment text)
+    RETURNS TABLE(chi_square double precision, degrees_of_freedom integer, p_value double precision,
+                  mismatch boolean)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ab_sample_size(baseline_rate double precision, minimum_detectable_effect double precision,
+                               alpha double precision DEFAULT 0.05, power double precision DEFAULT 0.8)
+    RETURNS bigint AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION ab_report(experiment text) RETURNS SETOF text AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
 -- Privileges --------------------------------------------------------------------
 -- Routing is for every role (the functions read the catalog as its owner). Managing
 -- experiments, forgetting assignments and reading statistics is not: grant EXECUTE
@@ -181,5 +301,10 @@ REVOKE EXECUTE ON FUNCTION
     ab_get_experiment(text), ab_list_experiments(),
     ab_clear_sticky_cache(text), ab_clear_user_cache(text),
     ab_sticky_cache_stats(),
+    ab_branch_metrics(text), ab_event_metrics(text), ab_summary(text), ab_all_summaries(), ab_stats(),
+    ab_clear_metrics(text), ab_clear_all_metrics(),
+    ab_compare(text, text, text), ab_compare_event(text, text, text, text), ab_compare_all(text),
+    ab_srm(text), ab_sample_size(double precision, double precision, double precision, double precision),
+    ab_report(text),
     abtest.catalog_changed()
   FROM PUBLIC;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark ab_route_user against hashtext() and a hand-written PL/pgSQL router.
+# Benchmark ab_route_user against hashtext() and a hand-written PL/pgSQL router, and
+# ab_record_query against hashtext() and a plain INSERT.
 # Usage: bash bench/run.sh
 #   BENCH_ROWS          rows per query (default 1000000)
 #   BENCH_PLPGSQL_ROWS  rows for the slow PL/pgSQL router (default BENCH_ROWS/10;
@@ -54,6 +55,9 @@ END
 $$;
 SQL
 abtest_psql -q <"$ABTEST_REPO/bench/plpgsql_router.sql"
+# What an application would write instead of ab_record_query: one row per outcome.
+abtest_psql -q -c "CREATE TABLE bench_events (id bigserial PRIMARY KEY, experiment text, branch text,
+    latency_ms float8, success bool, recorded_at timestamptz DEFAULT now())"
 
 # Execution time (ms) of one statement, from EXPLAIN ANALYZE without per-node
 # timing: excludes connection start-up and planning.
@@ -82,6 +86,8 @@ add_query "ab_route_user, sticky, new users" "$ROWS" \
     "SELECT bench_wait_for_flush(); SELECT ab_clear_sticky_cache('e')"
 add_query "ab_route_user, sticky, returning users" "$ROWS" \
     "SELECT count(ab_route_user('e', i::text)) FROM generate_series(1, $ROWS) i"
+add_query "ab_record_query" "$ROWS" \
+    "SELECT count(ab_record_query('e', 'control', (i % 500)::float8, i % 10 <> 0)) FROM generate_series(1, $ROWS) i"
 add_query "plpgsql_route, new users" "$PL_ROWS" \
     "SELECT count(plpgsql_route('e', i::text)) FROM generate_series(1, $PL_ROWS) i" \
     "SELECT bench_wait_for_flush(); TRUNCATE plpgsql_assignments"
@@ -144,11 +150,22 @@ tps() {
         sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
 }
 abtest_psql -q -c "SELECT bench_wait_for_flush()" >/dev/null
+printf '\\set lat random(1, 500)\nSELECT ab_record_query('"'"'e'"'"', '"'"'control'"'"', :lat, true);\n' \
+    >"$pgbench_dir/record.sql"
+printf '\\set lat random(1, 500)\nINSERT INTO bench_events (experiment, branch, latency_ms, success) VALUES ('"'"'e'"'"', '"'"'control'"'"', :lat, true);\n' \
+    >"$pgbench_dir/insert.sql"
 tps_hash="$(tps "$pgbench_dir/hashtext.sql")"
 tps_route="$(tps "$pgbench_dir/route.sql")"
+tps_record="$(tps "$pgbench_dir/record.sql")"
+tps_insert="$(tps "$pgbench_dir/insert.sql")"
 tps_ratio="$(awk -v a="$tps_route" -v b="$tps_hash" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')"
 tps_met="$(awk -v r="$tps_ratio" 'BEGIN {print (r != "n/a" && r >= 0.8) ? "met" : "NOT met"}')"
 echo "  hashtext: $tps_hash tps, ab_route_user: $tps_route tps, ratio $tps_ratio"
+record_ratio="$(awk -v a="$tps_record" -v b="$tps_hash" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')"
+record_met="$(awk -v r="$record_ratio" 'BEGIN {print (r != "n/a" && r >= 0.8) ? "met" : "NOT met"}')"
+insert_ratio="$(awk -v a="$tps_record" -v b="$tps_insert" 'BEGIN {if (b > 0) printf "%.1f", a / b; else print "n/a"}')"
+insert_met="$(awk -v r="$insert_ratio" 'BEGIN {print (r != "n/a" && r >= 10) ? "met" : "NOT met"}')"
+echo "  ab_record_query: $tps_record tps ($record_ratio of hashtext), INSERT: $tps_insert tps ($insert_ratio x)"
 
 pgver="$(abtest_psql -At -c 'SHOW server_version')"
 cpu="$(sed -nE 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)"
@@ -173,6 +190,10 @@ table="$(
     echo
     echo "pgbench, 2 clients, ${PGBENCH_SECONDS:-15} s, random users of 1M: hashtext $tps_hash tps,"
     echo "ab_route_user (sticky) $tps_route tps: $tps_ratio of it (target ≥ 0.8 — $tps_met)."
+    echo
+    echo "pgbench, 2 clients, ${PGBENCH_SECONDS:-15} s: ab_record_query $tps_record tps: $record_ratio of hashtext"
+    echo "(target ≥ 0.8 — $record_met), $insert_ratio × an INSERT of the same row into a plain table,"
+    echo "$tps_insert tps (target ≥ 10 — $insert_met)."
 )"
 
 abtest_header "results"

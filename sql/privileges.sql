@@ -34,6 +34,8 @@ SELECT ab_route_user('priv', 'u1') IS NOT NULL AS routed, ab_bucket('priv', 'u1'
 SET abtest.sticky_durability = sync;  -- writes the log, as the catalog's owner
 SELECT ab_route_user('priv', 'u2') IS NOT NULL AS routed_and_logged;
 RESET abtest.sticky_durability;
+-- It records outcomes, too.
+SELECT ab_record_query('priv', 'control', 12.5, true), ab_record_event('priv', 'treatment', 'purchase', 20);
 -- and is refused everything else.
 SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
   $q$SELECT ab_create_experiment('mine', ARRAY['a', 'b'])$q$,
@@ -44,11 +46,29 @@ SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
   $q$SELECT ab_clear_sticky_cache('priv')$q$,
   $q$SELECT * FROM ab_get_experiment('priv')$q$,
   $q$SELECT * FROM abtest.sticky_cache_stats$q$,
+  $q$SELECT * FROM ab_branch_metrics('priv')$q$,
+  $q$SELECT * FROM ab_event_metrics('priv')$q$,
+  $q$SELECT * FROM ab_summary('priv')$q$,
+  $q$SELECT * FROM ab_all_summaries()$q$,
+  $q$SELECT * FROM ab_stats()$q$,
+  $q$SELECT ab_clear_metrics('priv')$q$,
+  $q$SELECT ab_clear_all_metrics()$q$,
+  $q$SELECT * FROM ab_compare('priv', 'control', 'treatment')$q$,
+  $q$SELECT * FROM ab_compare_event('priv', 'control', 'treatment', 'purchase')$q$,
+  $q$SELECT * FROM ab_compare_all('priv')$q$,
+  $q$SELECT * FROM ab_srm('priv')$q$,
+  $q$SELECT ab_sample_size(0.1, 0.01)$q$,
+  $q$SELECT * FROM ab_report('priv')$q$,
+  $q$SELECT * FROM abtest.branch_metrics$q$,
+  $q$DELETE FROM abtest.event_metrics$q$,
   $q$SELECT * FROM abtest.assignments$q$,
   $q$SELECT * FROM abtest.experiments$q$,
   $q$UPDATE abtest.branches SET allocation = 0$q$
 ]) AS s;
 RESET ROLE;
+-- What the application recorded was counted.
+SELECT branch, query_count FROM ab_branch_metrics('priv');
+SELECT branch, event_name, count FROM ab_event_metrics('priv');
 
 -- A role granted EXECUTE administers without any privilege on the tables.
 GRANT EXECUTE ON FUNCTION ab_pause(text), ab_start(text), ab_get_experiment(text) TO regress_abtest_admin;

@@ -1,5 +1,6 @@
-# pg_dump of a database with experiments and assignments, restored into a new
-# cluster: the catalog and the log are equal, and routing returns the same branches.
+# pg_dump of a database with experiments, assignments and metrics, restored into a
+# new cluster: the catalog, the log and the metrics are equal, and routing returns
+# the same branches.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -25,7 +26,15 @@ $old->safe_psql('postgres', q{
 	    FROM generate_series(1, 3000) i;
 	-- a ramp after the assignments: the restored log must still decide
 	SELECT ab_set_allocation('kept', '{"control": 5, "treatment": 15, "other": 80}');
+	SELECT count(ab_record_query('kept', 'treatment', i / 10.0, i % 4 <> 0)) FROM generate_series(1, 700) i;
+	SELECT count(ab_record_event('kept', 'other', 'revenue', i)) FROM generate_series(1, 50) i;
 });
+# The metrics are persisted by the flush worker: wait for them before dumping.
+$old->poll_query_until('postgres', q{
+	SELECT coalesce(sum(query_count), 0) = 700 FROM abtest.branch_metrics})
+  or die 'the flush worker did not write the metrics';
+$old->poll_query_until('postgres', q{SELECT coalesce(sum(count), 0) = 50 FROM abtest.event_metrics})
+  or die 'the flush worker did not write the event metrics';
 
 my $dump = $old->basedir . '/abtest.dump';
 $old->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $old->connstr('postgres') ], 'pg_dump');
@@ -48,6 +57,14 @@ is($new->safe_psql('restored', q{
 	'0', 'routing returns the same branches after the restore');
 is($new->safe_psql('restored', q{SELECT ab_route_default('u7') = (SELECT plain FROM routed WHERE i = 7)}),
 	't', 'the default experiment is restored too');
+my $metrics = q{
+	SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s', branch, query_count, success_count, avg_latency_ms,
+	                         p50_latency_ms, p99_latency_ms, first_query), E'\n' ORDER BY branch)
+	  FROM ab_branch_metrics('kept')};
+is($new->safe_psql('restored', $metrics), $old->safe_psql('postgres', $metrics),
+	'the metrics are equal, percentiles included');
+my $events = q{SELECT string_agg(format('%s|%s|%s|%s', branch, event_name, count, stddev), ',') FROM ab_event_metrics('kept')};
+is($new->safe_psql('restored', $events), $old->safe_psql('postgres', $events), 'and the event metrics');
 
 $new->safe_psql('restored', 'DROP EXTENSION abtest');
 is($new->safe_psql('restored', q{

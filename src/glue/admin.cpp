@@ -8,6 +8,7 @@
 #include "glue/args.hpp"
 #include "glue/catalog.hpp"
 #include "glue/guard.hpp"
+#include "glue/metrics_store.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky.hpp"
 #include "glue/sticky_cache.hpp"
@@ -127,9 +128,11 @@ ABTEST_SQL_FUNCTION(ab_delete_experiment) {
   RequirePreloaded();
   std::string name = TextArg(fcinfo, 0, "experiment name");
   catalog::LockAssignmentsForClear();
-  std::string id = catalog::Delete(name);
+  metrics::LockForClear();
+  std::string id = catalog::Delete(name);  // its metrics rows go with it (ON DELETE CASCADE)
   catalog::DeleteAssignments(id);
   ReleaseSlot(id);  // its cached and queued assignments die with the slot
+  metrics::RemoveAtCommit(UuidFromText(id));
   PG_RETURN_VOID();
 }
 

@@ -1,6 +1,7 @@
 #include "glue/assignment_queue.hpp"
 
 #include "glue/guard.hpp"
+#include "glue/metrics_store.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -65,14 +66,6 @@ int ClaimQueueLocked() {
   return free_queue;
 }
 
-// The queue of this database, claimed on first use; -1 when all are claimed. A claim
-// is never given back, so a backend (of one database) remembers its queue.
-int ClaimQueue() {
-  static int claimed = -1;
-  if (claimed >= 0) return claimed;
-  claimed = ClaimQueueLocked();
-  return claimed;
-}
 
 // Starts this database's flush worker unless one runs or is starting. Called with
 // the queue's lock held exclusively.
@@ -144,10 +137,24 @@ void AssignmentQueueShmemInit() {
   }
 }
 
+int ClaimDatabaseQueue() {
+  static int claimed = -1;  // a claim is never given back: a backend (of one database) remembers it
+  if (claimed >= 0) return claimed;
+  claimed = ClaimQueueLocked();
+  return claimed;
+}
+
+void RequestFlushWorker(int index) {
+  Queue& queue = area->queues[index];
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  EnsureWorkerLocked(queue);
+  LWLockRelease(queue.lock);
+}
+
 EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
                       bool reassigned, std::string_view user_id) {
   if (user_id.size() > kMaxQueuedUserId) return EnqueueResult::kNoQueue;
-  int index = ClaimQueue();
+  int index = ClaimDatabaseQueue();
   if (index < 0) return EnqueueResult::kNoQueue;
   Queue& queue = area->queues[index];
   Size length = RecordLength(user_id.size());
@@ -257,7 +264,7 @@ Size TakeBatch(int index, char* buffer, Size capacity) {
 bool DetachWorkerIfIdle(int index) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  bool idle = queue.tail == queue.head;
+  bool idle = queue.tail == queue.head && !metrics::IsDirty(queue.database);
   if (idle) {
     queue.worker_pid = 0;
     queue.worker_latch = nullptr;

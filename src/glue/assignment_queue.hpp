@@ -46,6 +46,12 @@ void AssignmentQueueShmemInit();
 EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
                       bool reassigned, std::string_view user_id);
 
+// The queue of this database, claimed on first use (it is also the database's slot
+// for metrics); -1 when all abtest.max_databases are claimed by other databases.
+int ClaimDatabaseQueue();
+// Starts the database's flush worker unless one runs: metrics to write (metrics_store.hpp).
+void RequestFlushWorker(int queue);
+
 // Marks every queued record of this database for `user` as forgotten.
 void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);
 
@@ -56,7 +62,7 @@ int QueueOfDatabase(Oid database);
 bool AttachWorker(int queue);
 // Moves up to `capacity` bytes of whole records into `buffer`; returns the bytes moved.
 Size TakeBatch(int queue, char* buffer, Size capacity);
-// Detaches the worker if the queue is empty, under the queue's lock, so that a record
+// Detaches the worker if the queue is empty and no metrics wait, under the queue's lock, so that a record
 // appended later finds no worker and starts one: nothing is ever stranded.
 bool DetachWorkerIfIdle(int queue);
 

@@ -80,11 +80,10 @@ Oid CatalogOwner() {
   return owner;
 }
 
-// Runs `sql` with text parameters (nullptr for NULL) and returns the first column of
-// the first row as text, or nullopt when there is no row or it is NULL. It runs as the
-// catalog's owner with search_path pinned to pg_catalog, like a SECURITY DEFINER
-// function, and security-restricted; an error is unwound by the transaction's abort.
-std::optional<std::string> Query(const char* sql, std::initializer_list<const char*> params) {
+}  // namespace
+
+// Security-restricted as well; an error is unwound by the transaction's abort.
+std::optional<std::string> QueryAsOwner(const char* sql, std::initializer_list<const char*> params) {
   constexpr int kMaxParams = 4;
   Oid types[kMaxParams];
   Datum values[kMaxParams];
@@ -128,6 +127,8 @@ std::optional<std::string> Query(const char* sql, std::initializer_list<const ch
   return result;
 }
 
+namespace {
+
 [[noreturn]] void RefuseUnknown(const std::string& name) {
   throw Error(ErrorKind::kUndefinedObject, "experiment " + Quoted(name) + " does not exist", {},
               "List the experiments with SELECT name FROM ab_list_experiments().");
@@ -136,61 +137,61 @@ std::optional<std::string> Query(const char* sql, std::initializer_list<const ch
 }  // namespace
 
 Experiment LoadForUpdate(const std::string& name) {
-  std::optional<std::string> doc = Query(kLoadForUpdate, {name.c_str()});
+  std::optional<std::string> doc = QueryAsOwner(kLoadForUpdate, {name.c_str()});
   if (!doc) RefuseUnknown(name);
   return ExperimentFromJson(*doc);
 }
 
-std::vector<Experiment> LoadAll() { return ExperimentsFromJson(Query(kLoadAll, {}).value_or("[]")); }
+std::vector<Experiment> LoadAll() { return ExperimentsFromJson(QueryAsOwner(kLoadAll, {}).value_or("[]")); }
 
 std::string Insert(const Experiment& experiment) {
-  if (Query(kExists, {experiment.name.c_str()}))
+  if (QueryAsOwner(kExists, {experiment.name.c_str()}))
     throw Error(ErrorKind::kDuplicateObject, "experiment " + Quoted(experiment.name) + " already exists", {},
                 "Choose another name, or delete the old one with ab_delete_experiment('" + experiment.name + "').");
   std::string doc = ExperimentToJson(experiment);
-  std::optional<std::string> id = Query(kInsert, {doc.c_str()});
+  std::optional<std::string> id = QueryAsOwner(kInsert, {doc.c_str()});
   if (!id) throw Error(ErrorKind::kInternal, "inserting experiment " + Quoted(experiment.name) + " returned no id");
   return *id;
 }
 
 void Save(const Experiment& experiment) {
   std::string doc = ExperimentToJson(experiment);
-  Query(kSave, {doc.c_str()});
+  QueryAsOwner(kSave, {doc.c_str()});
 }
 
 std::string Delete(const std::string& name) {
-  std::optional<std::string> id = Query(kDelete, {name.c_str()});
+  std::optional<std::string> id = QueryAsOwner(kDelete, {name.c_str()});
   if (!id) RefuseUnknown(name);
   return *id;
 }
 
 void SetDefault(const std::optional<std::string>& name) {
   if (name) LoadForUpdate(*name);  // refuses an unknown name
-  Query(kClearDefault, {});
-  if (name) Query(kSetDefault, {name->c_str()});
+  QueryAsOwner(kClearDefault, {});
+  if (name) QueryAsOwner(kSetDefault, {name->c_str()});
 }
 
 bool AssignmentsExist(const std::string& experiment_id) {
-  return Query(kAssignmentsExist, {experiment_id.c_str()}).has_value();
+  return QueryAsOwner(kAssignmentsExist, {experiment_id.c_str()}).has_value();
 }
 
 std::optional<std::string> LoggedBranch(const std::string& experiment_id, std::string_view user_id) {
   std::string user(user_id);
-  return Query(kLoggedBranch, {experiment_id.c_str(), user.c_str()});
+  return QueryAsOwner(kLoggedBranch, {experiment_id.c_str(), user.c_str()});
 }
 
 std::string LogAssignment(const std::string& experiment_id, std::string_view user_id, const std::string& branch,
                           bool reassign) {
   std::string user(user_id);
-  return Query(reassign ? kRelogAssignment : kLogAssignment, {experiment_id.c_str(), user.c_str(), branch.c_str()})
+  return QueryAsOwner(reassign ? kRelogAssignment : kLogAssignment, {experiment_id.c_str(), user.c_str(), branch.c_str()})
       .value_or(branch);
 }
 
-void DeleteAssignments(const std::string& experiment_id) { Query(kDeleteAssignments, {experiment_id.c_str()}); }
+void DeleteAssignments(const std::string& experiment_id) { QueryAsOwner(kDeleteAssignments, {experiment_id.c_str()}); }
 
-void LockAssignmentsForClear() { Query("LOCK TABLE abtest.assignments IN SHARE ROW EXCLUSIVE MODE", {}); }
+void LockAssignmentsForClear() { QueryAsOwner("LOCK TABLE abtest.assignments IN SHARE ROW EXCLUSIVE MODE", {}); }
 
-void DeleteUserAssignments(const std::string& user_id) { Query(kDeleteUserAssignments, {user_id.c_str()}); }
+void DeleteUserAssignments(const std::string& user_id) { QueryAsOwner(kDeleteUserAssignments, {user_id.c_str()}); }
 
 std::string TransactionTime() {
   const char* text = PgCall([] { return timestamptz_to_str(GetCurrentTransactionStartTimestamp()); });

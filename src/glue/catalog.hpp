@@ -3,6 +3,7 @@
 // administration and cache refreshes come here, never a routing call.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,11 @@
 #include "glue/pg.hpp"
 
 namespace abtest::glue::catalog {
+
+// Runs `sql` with text parameters (nullptr for NULL) and returns the first column of
+// the first row as text, or nullopt when there is no row or it is NULL. It runs as the
+// owner of schema abtest with search_path pinned, like a SECURITY DEFINER function.
+std::optional<std::string> QueryAsOwner(const char* sql, std::initializer_list<const char*> params);
 
 // The experiment, row-locked until the end of the transaction; throws kUndefinedObject.
 Experiment LoadForUpdate(const std::string& name);

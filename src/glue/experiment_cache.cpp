@@ -68,6 +68,14 @@ std::uint64_t CurrentGeneration() {
   return cache.generation;
 }
 
+std::vector<const CompiledExperiment*> All() {
+  EnsureFresh();
+  std::vector<const CompiledExperiment*> all;
+  all.reserve(cache.by_name.size());
+  for (const auto& [name, experiment] : cache.by_name) all.push_back(experiment.get());
+  return all;
+}
+
 const CompiledExperiment* Default() {
   EnsureFresh();
   return cache.default_experiment;

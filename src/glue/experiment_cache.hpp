@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "core/router.hpp"
 
@@ -18,6 +19,8 @@ namespace abtest::glue::experiment_cache {
 // The compiled experiment, or nullptr when it does not exist. Valid until the next
 // call into this module.
 const CompiledExperiment* Find(std::string_view name);
+// Every experiment of this database, by name. Valid until the next call into this module.
+std::vector<const CompiledExperiment*> All();
 // The default experiment (ab_set_default_experiment), or nullptr.
 const CompiledExperiment* Default();
 

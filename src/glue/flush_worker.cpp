@@ -1,13 +1,17 @@
-// The flush worker: one per database while it has assignments to write. It writes
-// queued sticky assignments to abtest.assignments in batches, at least every
-// abtest.flush_interval, and everything that is queued when it is told to stop (a
-// clean shutdown); it leaves when a write has emptied its queue.
+// The flush worker: one per database while it has something to write. It writes
+// queued sticky assignments to abtest.assignments in batches, and the metrics
+// counters to abtest.branch_metrics and abtest.event_metrics, at least every
+// abtest.flush_interval, and everything when it is told to stop (a clean shutdown);
+// it leaves when a write has emptied its queue and no counter changed since.
 //
 // It runs no C++ object with a destructor: its errors are PostgreSQL's, recovered
 // like pg_cron's worker does, with a sigsetjmp at the top of the loop.
 
 #include "glue/assignment_queue.hpp"
+#include "glue/auto_complete.hpp"
 #include "glue/guard.hpp"
+#include "glue/metrics_persistence.hpp"
+#include "glue/metrics_store.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky_cache.hpp"
 
@@ -18,6 +22,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 PGDLLEXPORT void abtest_flush_worker_main(Datum main_arg);
 }
@@ -132,6 +137,41 @@ void FlushAll(int queue, char* batch) {
   }
 }
 
+// Completes the experiments whose results decide them (auto_complete), at most once
+// per flush interval; only after the metrics were loaded, so that it judges totals.
+void AutoComplete(Oid database) {
+  if (!metrics::Loaded(database)) return;
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  pgstat_report_activity(STATE_RUNNING, "abtest: auto-completing experiments");
+  CompleteDecidedExperiments();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+// Set while the metrics are being written: an error puts the dirty flag back.
+volatile bool writing_metrics = false;
+
+// Writes every counter of the database, if its persisted totals were merged in (a
+// write before that would replace the table's totals with smaller ones).
+void FlushMetrics(Oid database) {
+  if (!metrics::Loaded(database)) return;
+  writing_metrics = true;
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  pgstat_report_activity(STATE_RUNNING, "abtest: writing metrics");
+  metrics::WritePersisted(database);
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+  writing_metrics = false;
+}
+
 }  // namespace
 }  // namespace abtest::glue
 
@@ -158,12 +198,21 @@ void abtest_flush_worker_main(Datum main_arg) {
   // they are still sticky) and the worker carries on after a pause.
   sigjmp_buf local_sigjmp_buf;
   if (sigsetjmp(local_sigjmp_buf, 1) != 0) {
+    // The frames that pushed error context callbacks are gone: a stale stack would
+    // make the next error's report loop through freed frames (found by 010_sql_fuzz).
+    error_context_stack = nullptr;
     HOLD_INTERRUPTS();
+    disable_all_timeouts(false);  // a lock_timeout that fired must not fire again later
+    QueryCancelPending = false;
     EmitErrorReport();
     AbortOutOfAnyTransaction();
     FlushErrorState();
     MemoryContextSwitchTo(TopMemoryContext);
     RESUME_INTERRUPTS();
+    if (writing_metrics) {
+      writing_metrics = false;
+      metrics::SetDirty(database);  // written next time
+    }
     if (stop_requested) proc_exit(1);
     pg_usleep(1000000L);
   }
@@ -182,10 +231,16 @@ void abtest_flush_worker_main(Datum main_arg) {
     MemoryContextSwitchTo(loop_context);
     MemoryContextReset(loop_context);
     FlushAll(queue, batch);
+    if (metrics::TakeDirty(database)) {
+      FlushMetrics(database);
+      AutoComplete(database);
+    }
     if (DetachWorkerIfIdle(queue)) proc_exit(0);
   }
-  // Stopping (a clean shutdown): everything queued goes to the table first.
+  // Stopping (a clean shutdown): everything goes to the tables first.
   MemoryContextSwitchTo(loop_context);
   FlushAll(queue, batch);
+  metrics::TakeDirty(database);
+  FlushMetrics(database);
   proc_exit(0);
 }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <new>
+#include <stdexcept>
 
 #include "core/error.hpp"
 #include "glue/shared_state.hpp"
@@ -62,6 +63,11 @@ Datum RunGuarded(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) noexc
     pending.Set(SqlState(e.kind()), e.what(), e.detail().c_str(), e.hint().c_str());
   } catch (const std::bad_alloc&) {
     pending.Set(ERRCODE_OUT_OF_MEMORY, "out of memory");
+  } catch (const std::overflow_error& e) {
+    // Boost.Math reports a result it cannot represent this way: the input was extreme.
+    pending.Set(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.what(), "", "An argument is too close to the edge of its range.");
+  } catch (const std::domain_error& e) {
+    pending.Set(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, e.what(), "", "An argument is outside the range it can take.");
   } catch (const std::exception& e) {
     pending.Set(ERRCODE_INTERNAL_ERROR, e.what());
   } catch (...) {

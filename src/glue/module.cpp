@@ -1,7 +1,9 @@
 // The library's entry point: GUCs and shared memory, set up at server start.
 
+#include "glue/analysis.hpp"
 #include "glue/assignment_queue.hpp"
 #include "glue/guard.hpp"
+#include "glue/metrics_store.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky.hpp"
 #include "glue/sticky_cache.hpp"
@@ -36,8 +38,8 @@ void _PG_init(void) {
                           "Number of sticky assignments kept in shared memory (40 bytes each).", nullptr,
                           &sticky_cache_size, 1048576, 1024, INT_MAX / 2, PGC_POSTMASTER, 0, nullptr, nullptr,
                           nullptr);
-  DefineCustomIntVariable("abtest.max_databases", "Number of databases that can queue sticky assignments.",
-                          "A database beyond it writes its assignments synchronously.", &max_databases, 4, 1, 1024,
+  DefineCustomIntVariable("abtest.max_databases", "Number of databases that can use abtest's write-behind (sticky assignments, metrics).",
+                          "A database beyond it writes its assignments synchronously and cannot record metrics.", &max_databases, 4, 1, 1024,
                           PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("abtest.assignment_queue_size",
                           "Shared memory for the queue of unwritten sticky assignments, per database.", nullptr,
@@ -52,6 +54,21 @@ void _PG_init(void) {
                            "sync: in the routing transaction.",
                            nullptr, &sticky::durability, static_cast<int>(sticky::Durability::kAsync),
                            kDurabilityOptions, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("abtest.max_branches",
+                          "Number of branches, over all experiments and databases, that can hold query metrics "
+                          "and exposures in shared memory (about 4.3 kB each).",
+                          nullptr, &metrics::max_branches, 2048, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
+                          nullptr);
+  DefineCustomIntVariable("abtest.max_events",
+                          "Number of (branch, event name) pairs that can hold event metrics in shared memory.",
+                          nullptr, &metrics::max_events, 8192, 16, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr,
+                          nullptr);
+  DefineCustomRealVariable("abtest.sequential_mixing_variance",
+                           "Variance tau^2 of the normal mixing distribution of the always-valid p-value.",
+                           "The sequential test is most powerful for absolute differences in success rate of "
+                           "about sqrt(tau^2); the default 0.0001 aims at one percentage point.",
+                           &sequential_mixing_variance, 1e-4, 1e-10, 1.0, PGC_SIGHUP, 0, nullptr, nullptr,
+                           nullptr);
   MarkGUCPrefixReserved("abtest");
   InstallSharedMemoryHooks();
 }

@@ -5,8 +5,10 @@
 #include "core/names.hpp"
 #include "core/router.hpp"
 #include "glue/args.hpp"
+#include "glue/experiment_arg.hpp"
 #include "glue/experiment_cache.hpp"
 #include "glue/guard.hpp"
+#include "glue/metrics_store.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky.hpp"
 
@@ -85,43 +87,9 @@ const std::string& RouteCall(FunctionCallInfo fcinfo, const CompiledExperiment& 
   request.user_id = user_id;
   if (groups) request.groups.assign(groups->begin(), groups->end());
   CallEnvironment environment(fcinfo, args);
-  return experiment.branch(Route(experiment, request, environment));
-}
-
-[[noreturn]] void RefuseUnknown(std::string_view name) {
-  throw Error(ErrorKind::kUndefinedObject, "experiment " + Quoted(std::string(name)) + " does not exist", {},
-              "List the experiments with SELECT name FROM ab_list_experiments().");
-}
-
-// The experiment a call site asked for last, kept in fn_extra: a query routing a
-// million rows to one experiment looks it up once, not a million times.
-struct CallSiteCache {
-  std::uint64_t generation;
-  const CompiledExperiment* experiment;
-  std::size_t name_length;
-  char name[kMaxNameBytes];
-};
-
-const CompiledExperiment& RequireExperiment(FunctionCallInfo fcinfo, int n) {
-  if (PG_ARGISNULL(n)) RefuseNull("experiment name");
-  std::string_view name = TextView(PG_GETARG_DATUM(n));
-  std::uint64_t generation = experiment_cache::CurrentGeneration();
-  auto* site = static_cast<CallSiteCache*>(fcinfo->flinfo->fn_extra);
-  if (site != nullptr && site->generation == generation && std::string_view(site->name, site->name_length) == name)
-    return *site->experiment;
-
-  const CompiledExperiment* experiment = experiment_cache::Find(name);
-  if (experiment == nullptr) RefuseUnknown(name);
-  if (site == nullptr) {
-    MemoryContext context = fcinfo->flinfo->fn_mcxt;
-    site = PgCall([&] { return static_cast<CallSiteCache*>(MemoryContextAlloc(context, sizeof(CallSiteCache))); });
-    fcinfo->flinfo->fn_extra = site;
-  }
-  site->generation = generation;
-  site->experiment = experiment;
-  site->name_length = name.size();  // at most kMaxNameBytes: it is an experiment's name
-  memcpy(site->name, name.data(), name.size());
-  return *experiment;
+  int branch = Route(experiment, request, environment);
+  metrics::CountExposure(experiment, branch);
+  return experiment.branch(branch);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "glue/assignment_queue.hpp"
 #include "glue/guard.hpp"
+#include "glue/metrics_store.hpp"
 #include "glue/sticky_cache.hpp"
 
 namespace abtest::glue {
@@ -48,10 +49,12 @@ void RequestSharedMemory() {
   Size size = add_size(MAXALIGN(HeaderSize()), hash_estimate_size(max_experiments, sizeof(SlotMapEntry)));
   size = add_size(size, StickyCacheShmemSize());
   size = add_size(size, AssignmentQueueShmemSize());
+  size = add_size(size, metrics::ShmemSize());
   RequestAddinShmemSpace(size);
   RequestNamedLWLockTranche("abtest", 1);
   StickyCacheRequestLocks();
   AssignmentQueueRequestLocks();
+  metrics::RequestLocks();
 }
 
 void StartupSharedMemory() {
@@ -77,6 +80,7 @@ void StartupSharedMemory() {
   slot_map = ShmemInitHash("abtest slot map", max_experiments, max_experiments, &info, HASH_ELEM | HASH_BLOBS);
   StickyCacheShmemInit();
   AssignmentQueueShmemInit();
+  metrics::ShmemInit();
   LWLockRelease(AddinShmemInitLock);
 }
 

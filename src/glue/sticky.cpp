@@ -8,6 +8,7 @@
 #include "glue/assignment_queue.hpp"
 #include "glue/catalog.hpp"
 #include "glue/guard.hpp"
+#include "glue/metrics_store.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky_cache.hpp"
 
@@ -191,11 +192,13 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
 
   if (InRecovery()) {  // a standby cannot write: its new assignments live in memory only
     StoreResult stored = StickyStore(key, branch, fingerprint, EntryState::kPersisted, reassign);
+    if (stored.outcome != StoreOutcome::kExisting) metrics::CountAssignment(experiment, branch);
     return stored.outcome == StoreOutcome::kNoRoom ? branch : stored.branch;
   }
   bool sync = durability == static_cast<int>(Durability::kSync) || user_id.size() > kMaxQueuedUserId;
   StoreResult stored =
       StickyStore(key, branch, fingerprint, sync ? EntryState::kPersisted : EntryState::kPending, reassign);
+  if (stored.outcome != StoreOutcome::kExisting) metrics::CountAssignment(experiment, branch);
   switch (stored.outcome) {
     case StoreOutcome::kExisting:
       return stored.branch;

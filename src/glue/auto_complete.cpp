@@ -1,0 +1,48 @@
+// Auto-completion, run by the flush worker after each flush: an active experiment
+// with auto_complete is completed once its always-valid p-values decide it (see
+// DecideAutoComplete in core/comparison.hpp), or at max_duration.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/experiment.hpp"
+#include "core/router.hpp"
+#include "glue/analysis.hpp"
+#include "glue/auto_complete.hpp"
+#include "glue/catalog.hpp"
+#include "glue/guard.hpp"
+
+namespace abtest::glue {
+namespace {
+
+void Complete(const std::string& name, const std::optional<std::string>& winner) {
+  Experiment experiment = catalog::LoadForUpdate(name);
+  if (experiment.state != State::kActive || !experiment.config.auto_complete) return;  // changed meanwhile
+  experiment.Apply(Action::kComplete, catalog::TransactionTime(), winner);
+  catalog::Save(experiment);
+  std::string message = "abtest: experiment \"" + name + "\" completed automatically" +
+                        (winner ? ", winner \"" + *winner + "\"" : ", without a winner (max_duration reached)");
+  PgCall([&] { ereport(LOG, (errmsg("%s", message.c_str()))); });
+}
+
+// A body for RunGuarded, which turns exceptions into PostgreSQL errors after the C++
+// frames have unwound: the worker then handles them like any other error.
+Datum CompleteDecided(FunctionCallInfo) {
+  for (Experiment& experiment : catalog::LoadAll()) {
+    if (experiment.state != State::kActive || !experiment.config.auto_complete) continue;
+    CompiledExperiment compiled(std::move(experiment));
+    std::optional<AutoCompleteDecision> decision = AutoCompleteDecisionFor(compiled);
+    if (!decision || !decision->complete) continue;
+    std::optional<std::string> winner;
+    if (decision->winner) winner = compiled.branch(*decision->winner);
+    Complete(compiled.name(), winner);
+  }
+  return static_cast<Datum>(0);
+}
+
+}  // namespace
+
+void CompleteDecidedExperiments() { RunGuarded(CompleteDecided, nullptr); }
+
+}  // namespace abtest::glue

@@ -1,0 +1,535 @@
+#include "glue/metrics_store.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.hpp"
+#include "glue/assignment_queue.hpp"
+#include "glue/guard.hpp"
+#include "glue/metrics_persistence.hpp"
+#include "glue/shared_state.hpp"
+
+extern "C" {
+#include "access/xlog.h"
+#include "storage/spin.h"
+}
+
+namespace abtest::glue::metrics {
+
+int max_branches = 2048;
+int max_events = 8192;
+
+namespace {
+
+constexpr int kPartitions = 16;  // per table; a power of two (dynahash requires it)
+
+struct BranchKey {
+  Oid database;
+  std::int32_t position;
+  pg_uuid_t experiment;
+};
+
+struct BranchEntry {
+  BranchKey key;  // first: the hash table's key
+  slock_t mutex;  // guards queries and histogram
+  QueryCounters queries;
+  pg_atomic_uint64 exposures;
+  pg_atomic_uint64 assigned_users;
+  double sequential_p;  // guarded by mutex
+  std::uint64_t histogram[kLatencyBuckets];
+};
+
+struct EventKey {
+  Oid database;
+  std::int32_t position;
+  pg_uuid_t experiment;
+  char name[kMaxEventNameBytes + 1];  // zero-padded: the key is hashed as bytes
+};
+
+struct EventEntry {
+  EventKey key;
+  slock_t mutex;
+  RunningMoments moments;
+};
+
+// A shared hash table with its partition locks and its bound.
+struct Table {
+  HTAB* hash;
+  LWLockPadded* locks;
+  pg_atomic_uint32* count;
+  int limit;
+  const char* guc;
+  const char* what;
+};
+
+enum LoadState : std::uint32_t { kNotLoaded = 0, kLoading = 1, kLoaded = 2 };
+
+// Per database (indexed like its assignment queue: both are claimed together).
+struct DatabaseState {
+  pg_atomic_uint32 load_state;
+  pg_atomic_uint32 dirty;  // counts not yet written by the flush worker
+};
+
+struct Header {
+  pg_atomic_uint32 branch_count;
+  pg_atomic_uint32 event_count;
+  DatabaseState databases[FLEXIBLE_ARRAY_MEMBER];
+};
+
+Header* header = nullptr;
+Table branches;
+Table events;
+
+Size HeaderSize() { return add_size(offsetof(Header, databases), mul_size(max_databases, sizeof(DatabaseState))); }
+
+LWLock* LockOf(const Table& table, std::uint32_t hash) { return &table.locks[hash % kPartitions].lock; }
+
+void AcquireAll(const Table& table, LWLockMode mode) {
+  for (int i = 0; i < kPartitions; ++i) LWLockAcquire(&table.locks[i].lock, mode);
+}
+
+void ReleaseAll(const Table& table) {
+  for (int i = kPartitions - 1; i >= 0; --i) LWLockRelease(&table.locks[i].lock);
+}
+
+void InitEntry(BranchEntry* entry) {
+  SpinLockInit(&entry->mutex);
+  entry->queries = QueryCounters{};
+  pg_atomic_init_u64(&entry->exposures, 0);
+  pg_atomic_init_u64(&entry->assigned_users, 0);
+  entry->sequential_p = 1;
+  memset(entry->histogram, 0, sizeof entry->histogram);
+}
+
+void InitEntry(EventEntry* entry) {
+  SpinLockInit(&entry->mutex);
+  entry->moments = RunningMoments{};
+}
+
+[[noreturn]] void RefuseFull(const Table& table) {
+  throw Error(ErrorKind::kProgramLimit, std::string("abtest has no room for more ") + table.what,
+              "All " + std::to_string(table.limit) + " " + table.what + " slots of shared memory are in use.",
+              std::string("Raise ") + table.guc +
+                  " in postgresql.conf and restart the server, or free slots with ab_clear_metrics() "
+                  "or ab_delete_experiment().");
+}
+
+// Runs `update` on the key's entry, created when missing, under its partition lock
+// (shared when the entry exists). `update` must not throw: a lock is held.
+template <typename Entry, typename Key, typename Update>
+void UpdateEntry(const Table& table, const Key& key, Update&& update) {
+  std::uint32_t hash = get_hash_value(table.hash, &key);
+  LWLock* lock = LockOf(table, hash);
+  LWLockAcquire(lock, LW_SHARED);
+  auto* entry = static_cast<Entry*>(hash_search_with_hash_value(table.hash, &key, hash, HASH_FIND, nullptr));
+  if (entry != nullptr) {
+    update(*entry);
+    LWLockRelease(lock);
+    return;
+  }
+  LWLockRelease(lock);
+
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  entry = static_cast<Entry*>(hash_search_with_hash_value(table.hash, &key, hash, HASH_FIND, nullptr));
+  if (entry == nullptr && pg_atomic_fetch_add_u32(table.count, 1) < static_cast<std::uint32_t>(table.limit)) {
+    bool found = false;
+    entry = static_cast<Entry*>(hash_search_with_hash_value(table.hash, &key, hash, HASH_ENTER_NULL, &found));
+    if (entry != nullptr) InitEntry(entry);
+  }
+  if (entry == nullptr) {
+    pg_atomic_fetch_sub_u32(table.count, 1);
+    LWLockRelease(lock);
+    RefuseFull(table);
+  }
+  update(*entry);
+  LWLockRelease(lock);
+}
+
+BranchKey KeyOf(const pg_uuid_t& experiment, int position) {
+  BranchKey key;
+  memset(&key, 0, sizeof key);
+  key.database = MyDatabaseId;
+  key.position = position;
+  key.experiment = experiment;
+  return key;
+}
+
+// The database's index, claimed with its assignment queue on first use.
+int DatabaseIndex() {
+  int index = ClaimDatabaseQueue();
+  if (index < 0)
+    throw Error(ErrorKind::kProgramLimit, "abtest has no room for another database",
+                "All " + std::to_string(max_databases) + " database slots are in use by other databases.",
+                "Raise abtest.max_databases in postgresql.conf and restart the server.");
+  return index;
+}
+
+bool InRecovery() {
+  static bool primary = false;
+  if (primary) return false;
+  bool in_recovery = PgCall([] { return RecoveryInProgress(); });
+  primary = !in_recovery;
+  return in_recovery;
+}
+
+// After counting: makes sure the flush worker will write it. Only the first count
+// after a flush pays for more than one atomic read.
+// Now and then it checks on the worker even so: one that could not start (no free
+// max_worker_processes) is tried again.
+void MarkDirty(int database) {
+  static std::uint32_t calls_since_check = 0;
+  DatabaseState& state = header->databases[database];
+  if (pg_atomic_read_u32(&state.dirty) != 0 && ++calls_since_check % 4096 != 0) return;
+  if (InRecovery()) return;  // a standby cannot write: its counts stay in memory
+  pg_atomic_write_u32(&state.dirty, 1);
+  RequestFlushWorker(database);
+}
+
+// Everything a count needs before touching an entry: the database's slot and its
+// persisted totals merged in.
+int PrepareToCount() {
+  int database = DatabaseIndex();
+  EnsureLoaded();
+  return database;
+}
+
+// Clears and removals wait for the commit (see ClearAtCommit).
+struct PendingChange {
+  pg_uuid_t experiment;
+  bool whole_database;
+  bool remove;
+  SubTransactionId subtransaction;
+};
+std::vector<PendingChange> pending;
+bool callbacks_registered = false;
+
+bool Matches(const pg_uuid_t& experiment, const PendingChange& change) {
+  return change.whole_database || memcmp(&experiment, &change.experiment, sizeof experiment) == 0;
+}
+
+void ApplyToDatabase(const PendingChange& change) {
+  AcquireAll(branches, LW_EXCLUSIVE);
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, branches.hash);
+  while (auto* entry = static_cast<BranchEntry*>(hash_seq_search(&scan))) {
+    if (entry->key.database != MyDatabaseId || !Matches(entry->key.experiment, change)) continue;
+    if (change.remove) {
+      hash_search(branches.hash, &entry->key, HASH_REMOVE, nullptr);
+      pg_atomic_fetch_sub_u32(branches.count, 1);
+    } else {
+      InitEntry(entry);  // no one else holds it: the partition locks are exclusive
+    }
+  }
+  ReleaseAll(branches);
+
+  AcquireAll(events, LW_EXCLUSIVE);
+  hash_seq_init(&scan, events.hash);
+  while (auto* entry = static_cast<EventEntry*>(hash_seq_search(&scan))) {
+    if (entry->key.database != MyDatabaseId || !Matches(entry->key.experiment, change)) continue;
+    hash_search(events.hash, &entry->key, HASH_REMOVE, nullptr);
+    pg_atomic_fetch_sub_u32(events.count, 1);
+  }
+  ReleaseAll(events);
+}
+
+// Transaction callbacks cannot raise, and nothing here does.
+void OnTransactionEnd(XactEvent event, void*) {
+  bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT;
+  bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
+  if (commit)
+    for (const PendingChange& change : pending) ApplyToDatabase(change);
+  if (commit || abort) pending.clear();
+}
+
+// A clear in a rolled-back savepoint never happened; one in a released savepoint
+// belongs to the parent.
+void OnSubtransactionEnd(SubXactEvent event, SubTransactionId mine, SubTransactionId parent, void*) {
+  for (std::size_t i = 0; i < pending.size();) {
+    if (pending[i].subtransaction != mine) {
+      ++i;
+      continue;
+    }
+    if (event == SUBXACT_EVENT_COMMIT_SUB) {
+      pending[i++].subtransaction = parent;
+    } else if (event == SUBXACT_EVENT_ABORT_SUB) {
+      pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));  // no allocation: cannot throw
+    } else {
+      ++i;
+    }
+  }
+}
+
+void AddPending(const pg_uuid_t* experiment, bool remove) {
+  if (!callbacks_registered) {
+    PgCall([] {
+      RegisterXactCallback(OnTransactionEnd, nullptr);
+      RegisterSubXactCallback(OnSubtransactionEnd, nullptr);
+    });
+    callbacks_registered = true;
+  }
+  PendingChange change;
+  memset(&change, 0, sizeof change);
+  if (experiment != nullptr) change.experiment = *experiment;
+  change.whole_database = experiment == nullptr;
+  change.remove = remove;
+  change.subtransaction = PgCall([] { return GetCurrentSubTransactionId(); });
+  pending.push_back(change);
+}
+
+void CopyOut(BranchEntry& entry, BranchSnapshot* out) {
+  out->experiment = entry.key.experiment;
+  out->position = entry.key.position;
+  SpinLockAcquire(&entry.mutex);
+  out->queries = entry.queries;
+  out->sequential_p = entry.sequential_p;
+  memcpy(out->histogram, entry.histogram, sizeof out->histogram);
+  SpinLockRelease(&entry.mutex);
+  out->exposures = pg_atomic_read_u64(&entry.exposures);
+  out->assigned_users = pg_atomic_read_u64(&entry.assigned_users);
+}
+
+}  // namespace
+
+Size ShmemSize() {
+  Size size = MAXALIGN(HeaderSize());
+  size = add_size(size, hash_estimate_size(max_branches, sizeof(BranchEntry)));
+  size = add_size(size, hash_estimate_size(max_events, sizeof(EventEntry)));
+  return size;
+}
+
+void RequestLocks() { RequestNamedLWLockTranche("abtest metrics", 2 * kPartitions); }
+
+void ShmemInit() {
+  bool found = false;
+  header = static_cast<Header*>(ShmemInitStruct("abtest metrics", HeaderSize(), &found));
+  if (!found) {
+    pg_atomic_init_u32(&header->branch_count, 0);
+    pg_atomic_init_u32(&header->event_count, 0);
+    for (int i = 0; i < max_databases; ++i) {
+      pg_atomic_init_u32(&header->databases[i].load_state, kNotLoaded);
+      pg_atomic_init_u32(&header->databases[i].dirty, 0);
+    }
+  }
+  LWLockPadded* locks = GetNamedLWLockTranche("abtest metrics");
+  HASHCTL info;
+  memset(&info, 0, sizeof info);
+  info.keysize = sizeof(BranchKey);
+  info.entrysize = sizeof(BranchEntry);
+  info.num_partitions = kPartitions;
+  int flags = HASH_ELEM | HASH_BLOBS | HASH_PARTITION;
+  branches = Table{ShmemInitHash("abtest branch metrics", max_branches, max_branches, &info, flags), locks,
+                   &header->branch_count, max_branches, "abtest.max_branches", "branch metrics"};
+  info.keysize = sizeof(EventKey);
+  info.entrysize = sizeof(EventEntry);
+  events = Table{ShmemInitHash("abtest event metrics", max_events, max_events, &info, flags), locks + kPartitions,
+                 &header->event_count, max_events, "abtest.max_events", "event metrics"};
+}
+
+void RecordQuery(const CompiledExperiment& experiment, int position, double latency_ms, bool success) {
+  int database = PrepareToCount();
+  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
+  int bucket = LatencyBucket(latency_ms);
+  TimestampTz now = GetCurrentTimestamp();
+  UpdateEntry<BranchEntry>(branches, key, [&](BranchEntry& entry) {
+    SpinLockAcquire(&entry.mutex);
+    entry.queries.Record(latency_ms, success, now);
+    ++entry.histogram[bucket];
+    SpinLockRelease(&entry.mutex);
+  });
+  MarkDirty(database);
+}
+
+void RecordEvent(const CompiledExperiment& experiment, int position, std::string_view event_name, double value) {
+  if (event_name.empty())
+    throw Error(ErrorKind::kInvalidParameter, "event_name must not be empty", {},
+                "Name the event, for example 'purchase'.");
+  if (event_name.size() > kMaxEventNameBytes)
+    throw Error(ErrorKind::kInvalidParameter,
+                "event name is too long: " + std::to_string(event_name.size()) + " bytes",
+                "Event names of experiment " + Quoted(experiment.name()) + " are at most " +
+                    std::to_string(kMaxEventNameBytes) + " bytes.",
+                "Use a short, fixed name per kind of event and put details in the value.");
+  int database = PrepareToCount();
+  EventKey key;
+  memset(&key, 0, sizeof key);
+  key.database = MyDatabaseId;
+  key.position = position;
+  key.experiment = UuidFromText(experiment.model().id);
+  memcpy(key.name, event_name.data(), event_name.size());
+  UpdateEntry<EventEntry>(events, key, [&](EventEntry& entry) {
+    SpinLockAcquire(&entry.mutex);
+    entry.moments.Add(value);
+    SpinLockRelease(&entry.mutex);
+  });
+  MarkDirty(database);
+}
+
+void CountExposure(const CompiledExperiment& experiment, int position) {
+  int database = PrepareToCount();
+  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
+  UpdateEntry<BranchEntry>(branches, key,
+                           [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.exposures, 1); });
+  MarkDirty(database);
+}
+
+void CountAssignment(const CompiledExperiment& experiment, int position) {
+  int database = PrepareToCount();
+  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
+  UpdateEntry<BranchEntry>(branches, key,
+                           [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.assigned_users, 1); });
+  MarkDirty(database);
+}
+
+double LowerSequentialP(const CompiledExperiment& experiment, int position, double p_value) {
+  PrepareToCount();
+  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
+  double minimum = p_value;
+  UpdateEntry<BranchEntry>(branches, key, [&](BranchEntry& entry) {
+    SpinLockAcquire(&entry.mutex);
+    entry.sequential_p = std::min(entry.sequential_p, p_value);
+    minimum = entry.sequential_p;
+    SpinLockRelease(&entry.mutex);
+  });
+  return minimum;
+}
+
+void ReadBranch(const CompiledExperiment& experiment, int position, BranchSnapshot* out) {
+  PrepareToCount();
+  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
+  *out = BranchSnapshot{};
+  out->experiment = key.experiment;
+  out->position = position;
+  out->sequential_p = 1;
+  std::uint32_t hash = get_hash_value(branches.hash, &key);
+  LWLock* lock = LockOf(branches, hash);
+  LWLockAcquire(lock, LW_SHARED);
+  auto* entry =
+      static_cast<BranchEntry*>(hash_search_with_hash_value(branches.hash, &key, hash, HASH_FIND, nullptr));
+  if (entry != nullptr) CopyOut(*entry, out);
+  LWLockRelease(lock);
+}
+
+int SnapshotBranches(Oid database, const pg_uuid_t* experiment, BranchSnapshot* out, int capacity) {
+  int matched = 0;
+  AcquireAll(branches, LW_SHARED);
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, branches.hash);
+  while (auto* entry = static_cast<BranchEntry*>(hash_seq_search(&scan))) {
+    if (entry->key.database != database) continue;
+    if (experiment != nullptr && memcmp(&entry->key.experiment, experiment, sizeof *experiment) != 0) continue;
+    if (matched < capacity) CopyOut(*entry, &out[matched]);
+    ++matched;
+  }
+  ReleaseAll(branches);
+  return matched;
+}
+
+int SnapshotEvents(Oid database, const pg_uuid_t* experiment, EventSnapshot* out, int capacity) {
+  int matched = 0;
+  AcquireAll(events, LW_SHARED);
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, events.hash);
+  while (auto* entry = static_cast<EventEntry*>(hash_seq_search(&scan))) {
+    if (entry->key.database != database) continue;
+    if (experiment != nullptr && memcmp(&entry->key.experiment, experiment, sizeof *experiment) != 0) continue;
+    if (matched < capacity) {
+      EventSnapshot& copy = out[matched];
+      copy.experiment = entry->key.experiment;
+      copy.position = entry->key.position;
+      memcpy(copy.name, entry->key.name, sizeof copy.name);
+      SpinLockAcquire(&entry->mutex);
+      copy.moments = entry->moments;
+      SpinLockRelease(&entry->mutex);
+    }
+    ++matched;
+  }
+  ReleaseAll(events);
+  return matched;
+}
+
+void LockForClear() { LockPersistedForClear(); }
+
+void ClearAtCommit(const pg_uuid_t* experiment) { AddPending(experiment, false); }
+
+void RemoveAtCommit(const pg_uuid_t& experiment) { AddPending(&experiment, true); }
+
+bool EnsureLoaded() {
+  DatabaseState& state = header->databases[DatabaseIndex()];
+  std::uint32_t current = pg_atomic_read_u32(&state.load_state);
+  if (current == kLoaded) return true;
+  if (current == kLoading) return false;  // counting meanwhile is fine: loading merges
+  std::uint32_t expected = kNotLoaded;
+  if (!pg_atomic_compare_exchange_u32(&state.load_state, &expected, kLoading)) return expected == kLoaded;
+  try {
+    std::vector<PersistedBranch> persisted_branches;
+    std::vector<PersistedEvent> persisted_events;
+    ReadPersisted(persisted_branches, persisted_events);
+    // Merging cannot fail half-way: a row without room is skipped and reported.
+    std::size_t skipped = 0;
+    for (const PersistedBranch& row : persisted_branches) {
+      try {
+        UpdateEntry<BranchEntry>(branches, KeyOf(row.experiment, row.position), [&](BranchEntry& entry) {
+          SpinLockAcquire(&entry.mutex);
+          entry.queries.Merge(row.queries);
+          entry.sequential_p = std::min(entry.sequential_p, row.sequential_p);
+          for (int i = 0; i < kLatencyBuckets; ++i) entry.histogram[i] += row.histogram[i];
+          SpinLockRelease(&entry.mutex);
+          pg_atomic_fetch_add_u64(&entry.exposures, row.exposures);
+          pg_atomic_fetch_add_u64(&entry.assigned_users, row.assigned_users);
+        });
+      } catch (const Error&) {
+        ++skipped;
+      }
+    }
+    for (const PersistedEvent& row : persisted_events) {
+      EventKey key;
+      memset(&key, 0, sizeof key);
+      key.database = MyDatabaseId;
+      key.position = row.position;
+      key.experiment = row.experiment;
+      memcpy(key.name, row.name.data(), std::min(row.name.size(), kMaxEventNameBytes));
+      try {
+        UpdateEntry<EventEntry>(events, key, [&](EventEntry& entry) {
+          SpinLockAcquire(&entry.mutex);
+          entry.moments.Merge(row.moments);
+          SpinLockRelease(&entry.mutex);
+        });
+      } catch (const Error&) {
+        ++skipped;
+      }
+    }
+    pg_atomic_write_u32(&state.load_state, kLoaded);
+    if (skipped > 0)
+      PgCall([&] {
+        ereport(WARNING, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                          errmsg("abtest could not load %zu persisted metrics rows: shared memory is full", skipped),
+                          errhint("Raise abtest.max_branches or abtest.max_events and restart the server.")));
+      });
+  } catch (...) {
+    pg_atomic_write_u32(&state.load_state, kNotLoaded);
+    throw;
+  }
+  return true;
+}
+
+bool Loaded(Oid database) {
+  int index = QueueOfDatabase(database);
+  return index >= 0 && pg_atomic_read_u32(&header->databases[index].load_state) == kLoaded;
+}
+
+bool TakeDirty(Oid database) {
+  int index = QueueOfDatabase(database);
+  return index >= 0 && pg_atomic_exchange_u32(&header->databases[index].dirty, 0) != 0;
+}
+
+void SetDirty(Oid database) {
+  int index = QueueOfDatabase(database);
+  if (index >= 0) pg_atomic_write_u32(&header->databases[index].dirty, 1);
+}
+
+bool IsDirty(Oid database) {
+  int index = QueueOfDatabase(database);
+  return index >= 0 && pg_atomic_read_u32(&header->databases[index].dirty) != 0;
+}
+
+}  // namespace abtest::glue::metrics
