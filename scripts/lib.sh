@@ -8,6 +8,7 @@
 #   ABTEST_KEEP_TMP  1 = keep the cluster's temp dir after stopping
 #   ABTEST_NO_TRAP   1 = abtest_start_cluster installs no stop trap (demo)
 #   ABTEST_PG_BIN    PostgreSQL bin dir (default /usr/lib/postgresql/15/bin)
+#   ABTEST_SERVER_ENV  VAR=value words added to the server's environment only
 
 ABTEST_PG_BIN="${ABTEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
 ABTEST_PG_CONFIG="${ABTEST_PG_CONFIG:-$ABTEST_PG_BIN/pg_config}"
@@ -159,7 +160,11 @@ abtest_start_cluster() {
         return 1
     }
 
-    if ! abtest_as_postgres "$ABTEST_PG_BIN/pg_ctl" -D "$ABTEST_PGDATA" -w \
+    # ABTEST_SERVER_ENV: extra environment for the server only (the sanitized stage
+    # of scripts/test.sh preloads the ASan runtime this way).
+    local server_env=()
+    read -ra server_env <<<"${ABTEST_SERVER_ENV:-}"
+    if ! abtest_as_postgres env "${server_env[@]}" "$ABTEST_PG_BIN/pg_ctl" -D "$ABTEST_PGDATA" -w \
         -l "$dir/server.log" start >"$dir/pg_ctl.log" 2>&1; then
         echo "abtest_start_cluster: server failed to start; pg_ctl said:" >&2
         cat "$dir/pg_ctl.log" >&2

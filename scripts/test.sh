@@ -163,11 +163,10 @@ if [ "${#sql_files[@]}" -gt 0 ] || [ "${#spec_files[@]}" -gt 0 ]; then
     fi
 fi
 
-if [ "${#sql_files[@]}" -gt 0 ]; then
-    abtest_header "pg_regress"
-    rdir="$ABTEST_TMP/regress"
+# run_pg_regress STAGE: every sql/*.sql against the running cluster.
+run_pg_regress() {
+    local stage="$1" rdir="$ABTEST_TMP/regress" tests=() t rc
     stage_inputs "$rdir" sql expected input output data
-    tests=()
     while IFS= read -r t; do tests+=("$t"); done < <(
         for f in "${sql_files[@]}"; do basename "$f" .sql; done | LC_ALL=C sort)
     set +e
@@ -181,7 +180,12 @@ if [ "${#sql_files[@]}" -gt 0 ]; then
         echo "--- regression.diffs ---"
         cat "$rdir/out/regression.diffs"
     fi
-    count_regress pg_regress "$ABTEST_TMP/regress.log" "$rc"
+    count_regress "$stage" "$ABTEST_TMP/regress.log" "$rc"
+}
+
+if [ "${#sql_files[@]}" -gt 0 ]; then
+    abtest_header "pg_regress"
+    run_pg_regress pg_regress
 fi
 
 if [ "${#spec_files[@]}" -gt 0 ]; then
@@ -275,6 +279,38 @@ if [ "$run_tap" -eq 1 ] && [ "${#tap_files[@]}" -gt 0 ]; then
     else
         rm -rf "$tapdir"
     fi
+fi
+
+# pg_regress once more, against a server whose abtest.so has its core built with
+# UndefinedBehaviorSanitizer (any report aborts the backend and is looked for in the
+# server log; mk/sanitize.mk says why not ASan). It replaces the installed library
+# for the duration and reinstalls the normal build afterwards.
+# ABTEST_SANITIZED_REGRESS=0 skips it.
+if [ "${ABTEST_SANITIZED_REGRESS:-1}" = 1 ] && [ "${#sql_files[@]}" -gt 0 ]; then
+    abtest_header "pg_regress, core under UBSan"
+    sandir="$(mktemp -d "${ABTEST_TMP_BASE:-/tmp}/abtest-sanitized.XXXXXX")"
+    cp -a "$ABTEST_REPO/Makefile" "$ABTEST_REPO/mk" "$ABTEST_REPO/src" "$ABTEST_REPO/abtest.control" \
+        "$ABTEST_REPO"/abtest--*.sql "$sandir/"
+    find "$sandir" \( -name '*.o' -o -name '*.so' -o -name '*.bc' \) -delete
+    if (make -C "$sandir" -j2 -s sanitized-extension PG_CONFIG="$ABTEST_PG_CONFIG" &&
+        abtest_as_root make -C "$sandir" -s install PG_CONFIG="$ABTEST_PG_CONFIG") >"$sandir/build.log" 2>&1; then
+        if ABTEST_SERVER_ENV="UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" abtest_start_cluster; then
+            run_pg_regress ubsan
+            if grep -qE 'runtime error:|Sanitizer' "$ABTEST_TMP/server.log"; then
+                echo "--- sanitizer reports in the server log ---"
+                grep -E -A30 'runtime error:|Sanitizer' "$ABTEST_TMP/server.log" | head -n 120
+                record ubsan 0 1
+            fi
+            abtest_stop_cluster
+        else
+            record ubsan 0 1
+        fi
+    else
+        tail -n 40 "$sandir/build.log"
+        record ubsan 0 1
+    fi
+    rm -rf "$sandir"
+    abtest_build_install >/dev/null || record reinstall 0 1
 fi
 
 finish
