@@ -33,7 +33,9 @@ abtest_build_install
 abtest_header "bench cluster"
 # JIT off: its compile time would add noise unrelated to per-call cost.
 # A cache and queue big enough for a round of 1M new users at once (see README).
-abtest_start_cluster "jit = off" "shared_buffers = '256MB'" \
+# fsync on (the test clusters turn it off): the INSERT baseline must pay for its WAL
+# flush as it does on a real server.
+abtest_start_cluster "jit = off" "shared_buffers = '256MB'" "fsync = on" \
     "abtest.sticky_cache_size = 4194304" "abtest.assignment_queue_size = '256MB'"
 
 abtest_header "setup"

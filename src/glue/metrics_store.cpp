@@ -1,6 +1,7 @@
 #include "glue/metrics_store.hpp"
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "core/error.hpp"
@@ -117,8 +118,7 @@ void InitEntry(EventEntry* entry) {
 // Runs `update` on the key's entry, created when missing, under its partition lock
 // (shared when the entry exists). `update` must not throw: a lock is held.
 template <typename Entry, typename Key, typename Update>
-void UpdateEntry(const Table& table, const Key& key, Update&& update) {
-  std::uint32_t hash = get_hash_value(table.hash, &key);
+void UpdateEntry(const Table& table, const Key& key, std::uint32_t hash, Update&& update) {
   LWLock* lock = LockOf(table, hash);
   LWLockAcquire(lock, LW_SHARED);
   auto* entry = static_cast<Entry*>(hash_search_with_hash_value(table.hash, &key, hash, HASH_FIND, nullptr));
@@ -145,6 +145,11 @@ void UpdateEntry(const Table& table, const Key& key, Update&& update) {
   LWLockRelease(lock);
 }
 
+template <typename Entry, typename Key, typename Update>
+void UpdateEntry(const Table& table, const Key& key, Update&& update) {
+  UpdateEntry<Entry>(table, key, get_hash_value(table.hash, &key), update);
+}
+
 BranchKey KeyOf(const pg_uuid_t& experiment, int position) {
   BranchKey key;
   memset(&key, 0, sizeof key);
@@ -152,6 +157,41 @@ BranchKey KeyOf(const pg_uuid_t& experiment, int position) {
   key.position = position;
   key.experiment = experiment;
   return key;
+}
+
+// The uuid and the branch keys' hashes of recently used experiments: routing and
+// recording compute them once per experiment, not once per call.
+struct KnownExperiment {
+  std::string id;
+  pg_uuid_t uuid;
+  std::vector<std::uint32_t> hashes;  // per branch position
+};
+constexpr int kKnownExperiments = 4;
+KnownExperiment known[kKnownExperiments];
+int next_known = 0;
+
+const KnownExperiment& Known(const CompiledExperiment& experiment) {
+  const std::string& id = experiment.model().id;
+  for (const KnownExperiment& candidate : known)
+    if (candidate.id == id) return candidate;
+  KnownExperiment& slot = known[next_known++ % kKnownExperiments];
+  slot.id.clear();  // set last: a failure half-way leaves the slot unused
+  slot.uuid = UuidFromText(id);
+  slot.hashes.clear();
+  for (std::size_t position = 0; position < experiment.model().branches.size(); ++position) {
+    BranchKey key = KeyOf(slot.uuid, static_cast<int>(position));
+    slot.hashes.push_back(get_hash_value(branches.hash, &key));
+  }
+  slot.id = id;
+  return slot;
+}
+
+// Runs `update` on the branch's entry (see UpdateEntry).
+template <typename Update>
+void UpdateBranch(const CompiledExperiment& experiment, int position, Update&& update) {
+  const KnownExperiment& known_experiment = Known(experiment);
+  UpdateEntry<BranchEntry>(branches, KeyOf(known_experiment.uuid, position),
+                           known_experiment.hashes[static_cast<std::size_t>(position)], update);
 }
 
 // The database's index, claimed with its assignment queue on first use.
@@ -188,9 +228,48 @@ void MarkDirty(int database) {
 // Everything a count needs before touching an entry: the database's slot and its
 // persisted totals merged in.
 int PrepareToCount() {
+  static int ready_database = -1;  // once the totals are in, they stay in while this backend lives
+  if (ready_database >= 0) return ready_database;
   int database = DatabaseIndex();
-  EnsureLoaded();
+  if (EnsureLoaded()) ready_database = database;
   return database;
+}
+
+// Exposures this backend counted and has not added to shared memory yet. The first
+// exposure of a branch in a transaction goes to shared memory at once (creating the
+// entry: where a full table is refused); the rest are added up here, one increment
+// each, and go to shared memory at the end of the transaction or when this list is
+// full. A routing query over a million rows thus takes no shared lock per row.
+struct PendingExposure {
+  pg_uuid_t experiment;
+  std::uint32_t hash;
+  std::int32_t position;
+  std::uint64_t count;
+};
+constexpr int kPendingExposures = 16;
+PendingExposure pending_exposures[kPendingExposures];
+int pending_exposure_count = 0;
+
+// Cannot fail: it only finds entries. A branch removed meanwhile (its experiment
+// deleted) takes its uncounted exposures with it.
+void FlushPendingExposures() {
+  bool added = false;
+  for (int i = 0; i < pending_exposure_count; ++i) {
+    const PendingExposure& exposure = pending_exposures[i];
+    if (exposure.count == 0) continue;
+    BranchKey key = KeyOf(exposure.experiment, exposure.position);
+    LWLock* lock = LockOf(branches, exposure.hash);
+    LWLockAcquire(lock, LW_SHARED);
+    auto* entry = static_cast<BranchEntry*>(
+        hash_search_with_hash_value(branches.hash, &key, exposure.hash, HASH_FIND, nullptr));
+    if (entry != nullptr) pg_atomic_fetch_add_u64(&entry->exposures, exposure.count);
+    LWLockRelease(lock);
+    added = true;
+  }
+  pending_exposure_count = 0;
+  // The flush worker may have taken the dirty flag since the first exposure.
+  int database = QueueOfDatabase(MyDatabaseId);
+  if (added && database >= 0) pg_atomic_write_u32(&header->databases[database].dirty, 1);
 }
 
 // Clears and removals wait for the commit (see ClearAtCommit).
@@ -236,6 +315,7 @@ void ApplyToDatabase(const PendingChange& change) {
 void OnTransactionEnd(XactEvent event, void*) {
   bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT;
   bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
+  if (commit || abort) FlushPendingExposures();  // a rolled-back route was still seen
   if (commit)
     for (const PendingChange& change : pending) ApplyToDatabase(change);
   if (commit || abort) pending.clear();
@@ -259,14 +339,17 @@ void OnSubtransactionEnd(SubXactEvent event, SubTransactionId mine, SubTransacti
   }
 }
 
+void RegisterCallbacks() {
+  if (callbacks_registered) return;
+  PgCall([] {
+    RegisterXactCallback(OnTransactionEnd, nullptr);
+    RegisterSubXactCallback(OnSubtransactionEnd, nullptr);
+  });
+  callbacks_registered = true;
+}
+
 void AddPending(const pg_uuid_t* experiment, bool remove) {
-  if (!callbacks_registered) {
-    PgCall([] {
-      RegisterXactCallback(OnTransactionEnd, nullptr);
-      RegisterSubXactCallback(OnSubtransactionEnd, nullptr);
-    });
-    callbacks_registered = true;
-  }
+  RegisterCallbacks();
   PendingChange change;
   memset(&change, 0, sizeof change);
   if (experiment != nullptr) change.experiment = *experiment;
@@ -327,10 +410,9 @@ void ShmemInit() {
 
 void RecordQuery(const CompiledExperiment& experiment, int position, double latency_ms, bool success) {
   int database = PrepareToCount();
-  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
   int bucket = LatencyBucket(latency_ms);
   TimestampTz now = GetCurrentTimestamp();
-  UpdateEntry<BranchEntry>(branches, key, [&](BranchEntry& entry) {
+  UpdateBranch(experiment, position, [&](BranchEntry& entry) {
     SpinLockAcquire(&entry.mutex);
     entry.queries.Record(latency_ms, success, now);
     ++entry.histogram[bucket];
@@ -354,7 +436,7 @@ void RecordEvent(const CompiledExperiment& experiment, int position, std::string
   memset(&key, 0, sizeof key);
   key.database = MyDatabaseId;
   key.position = position;
-  key.experiment = UuidFromText(experiment.model().id);
+  key.experiment = Known(experiment).uuid;
   memcpy(key.name, event_name.data(), event_name.size());
   UpdateEntry<EventEntry>(events, key, [&](EventEntry& entry) {
     SpinLockAcquire(&entry.mutex);
@@ -366,25 +448,33 @@ void RecordEvent(const CompiledExperiment& experiment, int position, std::string
 
 void CountExposure(const CompiledExperiment& experiment, int position) {
   int database = PrepareToCount();
-  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
-  UpdateEntry<BranchEntry>(branches, key,
-                           [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.exposures, 1); });
+  const KnownExperiment& known_experiment = Known(experiment);
+  for (int i = 0; i < pending_exposure_count; ++i) {
+    PendingExposure& exposure = pending_exposures[i];
+    if (exposure.position == position &&
+        memcmp(&exposure.experiment, &known_experiment.uuid, sizeof exposure.experiment) == 0) {
+      ++exposure.count;
+      return;
+    }
+  }
+  RegisterCallbacks();
+  UpdateBranch(experiment, position, [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.exposures, 1); });
   MarkDirty(database);
+  if (pending_exposure_count == kPendingExposures) FlushPendingExposures();
+  pending_exposures[pending_exposure_count++] =
+      PendingExposure{known_experiment.uuid, known_experiment.hashes[static_cast<std::size_t>(position)], position, 0};
 }
 
 void CountAssignment(const CompiledExperiment& experiment, int position) {
   int database = PrepareToCount();
-  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
-  UpdateEntry<BranchEntry>(branches, key,
-                           [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.assigned_users, 1); });
+  UpdateBranch(experiment, position, [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.assigned_users, 1); });
   MarkDirty(database);
 }
 
 double LowerSequentialP(const CompiledExperiment& experiment, int position, double p_value) {
   PrepareToCount();
-  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
   double minimum = p_value;
-  UpdateEntry<BranchEntry>(branches, key, [&](BranchEntry& entry) {
+  UpdateBranch(experiment, position, [&](BranchEntry& entry) {
     SpinLockAcquire(&entry.mutex);
     entry.sequential_p = std::min(entry.sequential_p, p_value);
     minimum = entry.sequential_p;
@@ -395,12 +485,14 @@ double LowerSequentialP(const CompiledExperiment& experiment, int position, doub
 
 void ReadBranch(const CompiledExperiment& experiment, int position, BranchSnapshot* out) {
   PrepareToCount();
-  BranchKey key = KeyOf(UuidFromText(experiment.model().id), position);
+  FlushPendingExposures();  // this transaction's own routing calls count too
+  const KnownExperiment& known_experiment = Known(experiment);
+  BranchKey key = KeyOf(known_experiment.uuid, position);
   *out = BranchSnapshot{};
   out->experiment = key.experiment;
   out->position = position;
   out->sequential_p = 1;
-  std::uint32_t hash = get_hash_value(branches.hash, &key);
+  std::uint32_t hash = known_experiment.hashes[static_cast<std::size_t>(position)];
   LWLock* lock = LockOf(branches, hash);
   LWLockAcquire(lock, LW_SHARED);
   auto* entry =
@@ -410,6 +502,7 @@ void ReadBranch(const CompiledExperiment& experiment, int position, BranchSnapsh
 }
 
 int SnapshotBranches(Oid database, const pg_uuid_t* experiment, BranchSnapshot* out, int capacity) {
+  FlushPendingExposures();
   int matched = 0;
   AcquireAll(branches, LW_SHARED);
   HASH_SEQ_STATUS scan;
