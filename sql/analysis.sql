@@ -117,5 +117,13 @@ SELECT count(ab_record_query('same', b, 1, g % 2 = 0)) FROM generate_series(1, 1
 SELECT pg_sleep(2.5);
 SELECT state, winner FROM ab_get_experiment('same');
 
-SELECT ab_delete_experiment(name) FROM unnest(ARRAY['an', 'edge', 'ratio', 'auto', 'same']) name;
+-- At max_duration, undecided: completed without a winner.
+SELECT ab_create_experiment('expiring', ARRAY['control', 'twin']) IS NOT NULL AS created;
+SELECT ab_configure('expiring', auto_complete => true, max_duration => '1 millisecond');
+SELECT ab_start('expiring');
+SELECT count(ab_record_query('expiring', b, 1, g % 2 = 0)) FROM generate_series(1, 200) g, unnest(ARRAY['control', 'twin']) b;
+SELECT wait_for_state('expiring', 'completed') AS state;
+SELECT state, winner FROM ab_get_experiment('expiring');
+
+SELECT ab_delete_experiment(name) FROM unnest(ARRAY['an', 'edge', 'ratio', 'auto', 'same', 'expiring']) name;
 DROP FUNCTION wait_for_state(text, text);

@@ -119,8 +119,10 @@ is($node->safe_psql('postgres', $counts), $before, 'the counters survive a clean
 is($node->safe_psql('postgres', q{SELECT count(*) FROM first_branch WHERE ab_route_user('soak', user_id) <> branch}),
 	'0', 'and so does stickiness');
 
-note("soak figures: " . join(', ', map { "$_ $transactions{$_}" } sort keys %transactions)
-	  . ", expected refusals $errors");
+# On stderr, so that the test command's output shows the figures the README quotes.
+diag("figures: soak of $seconds s, transactions " . join(', ', map { "$_ $transactions{$_}" } sort keys %transactions)
+	  . "; server-side calls " . join(', ', map { "$_ $calls{$_}" } sort keys %calls)
+	  . "; expected refusals $errors");
 $node->stop;
 done_testing();
 

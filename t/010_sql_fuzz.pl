@@ -183,7 +183,8 @@ unlike($log, qr/PANIC|server process .* was terminated|TRAP:|unknown C\+\+ excep
 my $outcomes = $node->safe_psql('postgres', q{
 	SELECT string_agg(sqlstate || ' ' || n, ', ' ORDER BY n DESC) FROM (
 	  SELECT sqlstate, count(*) AS n FROM fuzz_calls GROUP BY sqlstate) s});
-note("outcomes by SQLSTATE: $outcomes");
+# On stderr, so that the test command's output shows the figures the README quotes.
+diag("figures: $calls calls fuzzed, outcomes by SQLSTATE: $outcomes");
 note('calls per function: ' . join(', ', map { "$_ $per_function{$_}" } sort keys %per_function));
 ok($node->safe_psql('postgres', q{SELECT count(DISTINCT sqlstate) FROM fuzz_calls}) > 5,
 	"calls fuzzed: $calls; outcomes: $outcomes");

@@ -32,21 +32,10 @@ double sequential_mixing_variance = kDefaultMixingVariance;
 
 namespace {
 
-Datum TextDatum(const std::string& text) {
-  return PgCall([&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), static_cast<int>(text.size()))); });
-}
-
 // A nullable float8 column.
 void SetOptional(Datum* values, bool* nulls, int column, const std::optional<double>& value) {
   values[column] = Float8GetDatum(value.value_or(0));
   nulls[column] = !value.has_value();
-}
-
-std::vector<metrics::BranchSnapshot> ReadBranches(const CompiledExperiment& experiment) {
-  std::vector<metrics::BranchSnapshot> branches(experiment.model().branches.size());
-  for (std::size_t i = 0; i < branches.size(); ++i)
-    metrics::ReadBranch(experiment, static_cast<int>(i), &branches[i]);
-  return branches;
 }
 
 // The experiment's timing, from its catalog row: started_at as text, hours since then
@@ -118,11 +107,6 @@ int SetProportionColumns(Datum* values, bool* nulls, int first, const QueryCompa
   return column;
 }
 
-double Float8Arg(FunctionCallInfo fcinfo, int n, const char* what) {
-  if (PG_ARGISNULL(n)) RefuseNull(what);
-  return PG_GETARG_FLOAT8(n);
-}
-
 }  // namespace
 
 AnalysisSettings SettingsOf(const CompiledExperiment& experiment) {
@@ -153,7 +137,7 @@ std::vector<double> LookAtSequentialP(const CompiledExperiment& experiment,
 std::optional<AutoCompleteDecision> AutoCompleteDecisionFor(const CompiledExperiment& experiment) {
   const Experiment& model = experiment.model();
   if (model.state != State::kActive || !model.config.auto_complete) return std::nullopt;
-  std::vector<metrics::BranchSnapshot> branches = ReadBranches(experiment);
+  std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
   std::vector<double> sequential = LookAtSequentialP(experiment, branches);
   std::vector<QueryCounters> counters;
   for (const metrics::BranchSnapshot& branch : branches) counters.push_back(branch.queries);
@@ -207,17 +191,8 @@ ABTEST_SQL_FUNCTION(ab_compare_event) {
   int a = RequireBranch(fcinfo, experiment, 1);
   int b = RequireBranch(fcinfo, experiment, 2);
   std::string event_name = TextArg(fcinfo, 3, "event_name");
-  metrics::EnsureLoaded();
   pg_uuid_t id = UuidFromText(experiment.model().id);
-  std::vector<metrics::EventSnapshot> events(64);
-  for (;;) {
-    int count = metrics::SnapshotEvents(MyDatabaseId, &id, events.data(), static_cast<int>(events.size()));
-    if (count <= static_cast<int>(events.size())) {
-      events.resize(static_cast<std::size_t>(count));
-      break;
-    }
-    events.resize(static_cast<std::size_t>(count) + 64);
-  }
+  std::vector<metrics::EventSnapshot> events = metrics::ReadEvents(&id);
   RunningMoments moments_a, moments_b;
   for (const metrics::EventSnapshot& event : events) {
     if (event_name != event.name) continue;
@@ -249,7 +224,7 @@ ABTEST_SQL_FUNCTION(ab_compare_event) {
 ABTEST_SQL_FUNCTION(ab_compare_all) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  std::vector<metrics::BranchSnapshot> branches = ReadBranches(experiment);
+  std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
   std::vector<double> sequential = LookAtSequentialP(experiment, branches);
   std::vector<QueryCounters> counters;
   for (const metrics::BranchSnapshot& branch : branches) counters.push_back(branch.queries);
@@ -275,7 +250,7 @@ ABTEST_SQL_FUNCTION(ab_compare_all) {
 ABTEST_SQL_FUNCTION(ab_srm) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  std::optional<SampleRatioCheck> check = SampleRatioOf(experiment, ReadBranches(experiment));
+  std::optional<SampleRatioCheck> check = SampleRatioOf(experiment, metrics::ReadBranches(experiment));
   ResultSet rows(fcinfo);
   Datum values[4];
   bool nulls[4] = {!check, !check, !check, false};
@@ -300,7 +275,7 @@ ABTEST_SQL_FUNCTION(ab_report) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
   const Experiment& model = experiment.model();
-  std::vector<metrics::BranchSnapshot> branches = ReadBranches(experiment);
+  std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
   Timing timing = TimingOf(experiment);
 
   ReportInput input;

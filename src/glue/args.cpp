@@ -122,4 +122,13 @@ std::string JsonbTextArg(FunctionCallInfo fcinfo, int n, const char* what) {
   return std::string(json);
 }
 
+double Float8Arg(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n)) RefuseNull(what);
+  return PG_GETARG_FLOAT8(n);
+}
+
+Datum TextDatum(const std::string& text) {
+  return PgCall([&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), static_cast<int>(text.size()))); });
+}
+
 }  // namespace abtest::glue

@@ -28,6 +28,12 @@ std::string_view TextView(Datum datum);
 
 [[noreturn]] void RefuseNull(const char* what);
 
+// A float8 argument; refuses NULL naming it.
+double Float8Arg(FunctionCallInfo fcinfo, int n, const char* what);
+
+// A text datum of `text`, in the current memory context.
+Datum TextDatum(const std::string& text);
+
 // The text of a returned value, in the caller's memory context. Calls PostgreSQL
 // directly: only from a body's own frame (see guard.hpp, rule 2).
 inline Datum TextResult(const std::string& value) {

@@ -23,37 +23,9 @@
 namespace abtest::glue {
 namespace {
 
-double Float8Arg(FunctionCallInfo fcinfo, int n, const char* what) {
-  if (PG_ARGISNULL(n)) RefuseNull(what);
-  return PG_GETARG_FLOAT8(n);
-}
-
-Datum TextDatum(const std::string& text) {
-  return PgCall([&] { return PointerGetDatum(cstring_to_text_with_len(text.data(), static_cast<int>(text.size()))); });
-}
-
 Datum Int64Datum(std::uint64_t value) { return Int64GetDatum(static_cast<std::int64_t>(value)); }
 
 // The branches' counters of one experiment, in branch order.
-std::vector<metrics::BranchSnapshot> ReadBranches(const CompiledExperiment& experiment) {
-  std::vector<metrics::BranchSnapshot> branches(experiment.model().branches.size());
-  for (std::size_t i = 0; i < branches.size(); ++i)
-    metrics::ReadBranch(experiment, static_cast<int>(i), &branches[i]);
-  return branches;
-}
-
-std::vector<metrics::EventSnapshot> ReadEvents(Oid database, const pg_uuid_t* experiment) {
-  std::vector<metrics::EventSnapshot> events(64);
-  for (;;) {
-    int count = metrics::SnapshotEvents(database, experiment, events.data(), static_cast<int>(events.size()));
-    if (count <= static_cast<int>(events.size())) {
-      events.resize(static_cast<std::size_t>(count));
-      return events;
-    }
-    events.resize(static_cast<std::size_t>(count) + 64);
-  }
-}
-
 struct Summary {
   std::uint64_t total_queries = 0;
   int best = -1;  // the branch with the highest success rate, the first on a tie
@@ -103,7 +75,7 @@ void AddSummaryRow(ResultSet& rows, const CompiledExperiment& experiment, const 
   rows.Add(values, nulls);
 }
 
-const pg_uuid_t ExperimentId(const CompiledExperiment& experiment) { return UuidFromText(experiment.model().id); }
+pg_uuid_t ExperimentId(const CompiledExperiment& experiment) { return UuidFromText(experiment.model().id); }
 
 }  // namespace
 }  // namespace abtest::glue
@@ -142,7 +114,7 @@ ABTEST_SQL_FUNCTION(ab_record_event) {
 ABTEST_SQL_FUNCTION(ab_branch_metrics) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  std::vector<metrics::BranchSnapshot> branches = ReadBranches(experiment);
+  std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
   ResultSet rows(fcinfo);
   constexpr int kColumns = 16;
   for (std::size_t i = 0; i < branches.size(); ++i) {
@@ -178,9 +150,8 @@ ABTEST_SQL_FUNCTION(ab_branch_metrics) {
 ABTEST_SQL_FUNCTION(ab_event_metrics) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  metrics::EnsureLoaded();
   pg_uuid_t id = ExperimentId(experiment);
-  std::vector<metrics::EventSnapshot> events = ReadEvents(MyDatabaseId, &id);
+  std::vector<metrics::EventSnapshot> events = metrics::ReadEvents(&id);
   std::sort(events.begin(), events.end(), [](const metrics::EventSnapshot& a, const metrics::EventSnapshot& b) {
     return a.position != b.position ? a.position < b.position : std::strcmp(a.name, b.name) < 0;
   });
@@ -205,7 +176,7 @@ ABTEST_SQL_FUNCTION(ab_event_metrics) {
 ABTEST_SQL_FUNCTION(ab_summary) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  Summary summary = Summarize(ReadBranches(experiment));
+  Summary summary = Summarize(metrics::ReadBranches(experiment));
   ResultSet rows(fcinfo);
   AddSummaryRow(rows, experiment, summary);
   return static_cast<Datum>(0);
@@ -217,7 +188,7 @@ ABTEST_SQL_FUNCTION(ab_all_summaries) {
   std::vector<const CompiledExperiment*> experiments = experiment_cache::All();
   ResultSet rows(fcinfo);
   for (const CompiledExperiment* experiment : experiments) {
-    Summary summary = Summarize(ReadBranches(*experiment));
+    Summary summary = Summarize(metrics::ReadBranches(*experiment));
     if (summary.total_queries > 0) AddSummaryRow(rows, *experiment, summary);
   }
   return static_cast<Datum>(0);
@@ -232,9 +203,9 @@ ABTEST_SQL_FUNCTION(ab_stats) {
   for (const CompiledExperiment* experiment : experiments) {
     if (experiment->model().state == State::kActive) ++active;
     branch_total += static_cast<int>(experiment->model().branches.size());
-    std::vector<metrics::BranchSnapshot> branches = ReadBranches(*experiment);
+    std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(*experiment);
     pg_uuid_t id = ExperimentId(*experiment);
-    std::vector<metrics::EventSnapshot> events = ReadEvents(MyDatabaseId, &id);
+    std::vector<metrics::EventSnapshot> events = metrics::ReadEvents(&id);
     int with_data = 0;
     for (std::size_t i = 0; i < branches.size(); ++i) {
       queries += branches[i].queries.queries();

@@ -540,6 +540,25 @@ int SnapshotEvents(Oid database, const pg_uuid_t* experiment, EventSnapshot* out
   return matched;
 }
 
+std::vector<BranchSnapshot> ReadBranches(const CompiledExperiment& experiment) {
+  std::vector<BranchSnapshot> snapshots(experiment.model().branches.size());
+  for (std::size_t i = 0; i < snapshots.size(); ++i) ReadBranch(experiment, static_cast<int>(i), &snapshots[i]);
+  return snapshots;
+}
+
+std::vector<EventSnapshot> ReadEvents(const pg_uuid_t* experiment) {
+  EnsureLoaded();
+  std::vector<EventSnapshot> snapshots(64);
+  for (;;) {
+    int count = SnapshotEvents(MyDatabaseId, experiment, snapshots.data(), static_cast<int>(snapshots.size()));
+    if (count <= static_cast<int>(snapshots.size())) {
+      snapshots.resize(static_cast<std::size_t>(count));
+      return snapshots;
+    }
+    snapshots.resize(static_cast<std::size_t>(count) + 64);
+  }
+}
+
 void LockForClear() { LockPersistedForClear(); }
 
 void ClearAtCommit(const pg_uuid_t* experiment) { AddPending(experiment, false); }

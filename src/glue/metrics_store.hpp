@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "core/latency_histogram.hpp"
 #include "core/metrics.hpp"
@@ -65,6 +66,10 @@ void ReadBranch(const CompiledExperiment& experiment, int position, BranchSnapsh
 // when that exceeds `capacity`. Plain C style: the flush worker uses them too.
 int SnapshotBranches(Oid database, const pg_uuid_t* experiment, BranchSnapshot* out, int capacity);
 int SnapshotEvents(Oid database, const pg_uuid_t* experiment, EventSnapshot* out, int capacity);
+// The same, for a backend of this database: every branch of the experiment in branch
+// order (zeros where none), and its events in no particular order.
+std::vector<BranchSnapshot> ReadBranches(const CompiledExperiment& experiment);
+std::vector<EventSnapshot> ReadEvents(const pg_uuid_t* experiment);
 
 // Clears the experiment's counters (nullptr: every experiment of this database) when
 // the transaction commits; the caller deletes the persisted rows in it, after
