@@ -56,6 +56,16 @@ my $within = $node->safe_psql('postgres', q{
 	  FROM ab_branch_metrics('lat') m, exact e WHERE m.branch = 'a'});
 is($within, 't', 'p50, p95 and p99 are within 2% of percentile_disc');
 
+# Exposures counted late in a long transaction, after the flush worker wrote the
+# first one and left, still reach the table.
+$node->safe_psql('postgres', q{
+	SELECT ab_route_user('e', 'late-1'), pg_sleep(0.5), ab_route_user('e', 'late-2'), ab_route_user('e', 'late-3')});
+$node->poll_query_until('postgres', q{
+	SELECT (SELECT sum(exposures) FROM abtest.branch_metrics m JOIN abtest.experiments x ON x.id = m.experiment_id
+	         WHERE x.name = 'e') = (SELECT sum(exposures) FROM ab_branch_metrics('e'))})
+  or die 'exposures counted at the end of a transaction were not written';
+pass('exposures added at the end of a long transaction are written too');
+
 # A clean restart: everything equal, to the last bit.
 my $snapshot = q{
 	SELECT string_agg(m::text, ';' ORDER BY m.branch) FROM (

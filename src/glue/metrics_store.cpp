@@ -267,9 +267,15 @@ void FlushPendingExposures() {
     added = true;
   }
   pending_exposure_count = 0;
-  // The flush worker may have taken the dirty flag since the first exposure.
+  // The flush worker may have written the first exposure and left since: mark the
+  // database dirty again, which starts a worker when none runs.
   int database = QueueOfDatabase(MyDatabaseId);
-  if (added && database >= 0) pg_atomic_write_u32(&header->databases[database].dirty, 1);
+  if (!added || database < 0) return;
+  try {
+    MarkDirty(database);
+  } catch (...) {
+    pg_atomic_write_u32(&header->databases[database].dirty, 1);  // written by the next worker
+  }
 }
 
 // Clears and removals wait for the commit (see ClearAtCommit).
