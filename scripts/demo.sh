@@ -77,6 +77,20 @@ FROM generate_series(1, 10000) i GROUP BY 1 ORDER BY 1;
 -- user42's bucket (0..9999) and branch: the same on every call, in every session.
 SELECT ab_bucket('checkout_v2', 'user42') AS bucket, ab_route_user('checkout_v2', 'user42') AS branch;
 
+-- Each user's visit: its latency and whether it converted (treatment converts more).
+SELECT count(ab_record_query('checkout_v2', branch, 20 + abs(hashtext(u)) % 80,
+                             abs(hashtext(u || ':buy')) % 100 < CASE branch WHEN 'treatment' THEN 13 ELSE 10 END))
+FROM (SELECT 'user' || i AS u, ab_route_user('checkout_v2', 'user' || i) AS branch
+        FROM generate_series(1, 10000) i) visits;
+
+-- Significance, intervals, chance to win, sample ratio: what an analyst reads.
+SELECT branch_b, round(success_rate_diff::numeric, 4) AS diff, round(p_value::numeric, 4) AS p_value,
+       is_significant, round(prob_b_beats_a::numeric, 4) AS prob_b_beats_a
+  FROM ab_compare('checkout_v2', 'control', 'treatment');
+-- (The report counts users in the assignment log, written behind within abtest.flush_interval.)
+SELECT pg_sleep(1.5);
+SELECT * FROM ab_report('checkout_v2');
+
 -- Three branches, no allocation given: an even split.
 SELECT ab_create_experiment('homepage_hero', ARRAY['a','b','c']);
 
