@@ -25,7 +25,7 @@ namespace {
 
 Datum Int64Datum(std::uint64_t value) { return Int64GetDatum(static_cast<std::int64_t>(value)); }
 
-// The branches' counters of one experiment, in branch order.
+// What ab_summary says about an experiment's branches.
 struct Summary {
   std::uint64_t total_queries = 0;
   int best = -1;  // the branch with the highest success rate, the first on a tie
