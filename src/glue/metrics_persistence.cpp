@@ -101,8 +101,6 @@ Column NewColumn(int rows) {
   return column;
 }
 
-Datum Float8Datum(double value) { return Float8GetDatum(value); }
-
 // "{c0,c1,...}" up to the last non-zero bucket.
 Datum HistogramText(const std::uint64_t* histogram) {
   int last = kLatencyBuckets - 1;
@@ -115,16 +113,36 @@ Datum HistogramText(const std::uint64_t* histogram) {
   return PointerGetDatum(cstring_to_text_with_len(text.data, text.len));
 }
 
-void WriteBranches(Oid database) {
-  int capacity = 64, count = 0;
-  BranchSnapshot* rows = nullptr;
-  for (;;) {
-    rows = static_cast<BranchSnapshot*>(palloc(sizeof(BranchSnapshot) * capacity));
-    count = SnapshotBranches(database, nullptr, rows, capacity);
-    if (count <= capacity) break;
+// Every entry of `database`, palloc'd, taken with `take` (SnapshotBranches or
+// SnapshotEvents) in as many tries as it takes to give it room.
+template <typename Row>
+Row* SnapshotAll(int (*take)(Oid, const pg_uuid_t*, Row*, int), Oid database, int* count) {
+  for (int capacity = 64;;) {
+    Row* rows = static_cast<Row*>(palloc(sizeof(Row) * capacity));
+    *count = take(database, nullptr, rows, capacity);
+    if (*count <= capacity) return rows;
     pfree(rows);
-    capacity = count + 16;
+    capacity = *count + 64;
   }
+}
+
+// Runs `sql` with one array parameter per column.
+void InsertColumns(const char* sql, const char* what, const Column* columns, const Oid* element_types,
+                   int column_count, int rows) {
+  Oid types[16];
+  Datum values[16];
+  Assert(column_count <= 16);
+  for (int c = 0; c < column_count; ++c) {
+    types[c] = get_array_type(element_types[c]);
+    values[c] = ArrayOf(columns[c].values, columns[c].nulls, rows, element_types[c]);
+  }
+  int rc = SPI_execute_with_args(sql, column_count, types, values, nullptr, false, 0);
+  if (rc != SPI_OK_INSERT) elog(ERROR, "abtest flush worker: writing %s failed: %s", what, SPI_result_code_string(rc));
+}
+
+void WriteBranches(Oid database) {
+  int count = 0;
+  BranchSnapshot* rows = SnapshotAll(SnapshotBranches, database, &count);
   if (count == 0) return;
   constexpr int kColumns = 15;
   Column columns[kColumns];
@@ -137,42 +155,28 @@ void WriteBranches(Oid database) {
     columns[1].values[i] = Int32GetDatum(row.position);
     columns[2].values[i] = Int64GetDatum(static_cast<std::int64_t>(q.queries()));
     columns[3].values[i] = Int64GetDatum(static_cast<std::int64_t>(q.successes));
-    columns[4].values[i] = Float8Datum(q.latency.sum);
-    columns[5].values[i] = Float8Datum(q.latency.mean);
-    columns[6].values[i] = Float8Datum(q.latency.m2);
-    columns[7].values[i] = Float8Datum(q.min_latency_ms);
-    columns[8].values[i] = Float8Datum(q.max_latency_ms);
+    columns[4].values[i] = Float8GetDatum(q.latency.sum);
+    columns[5].values[i] = Float8GetDatum(q.latency.mean);
+    columns[6].values[i] = Float8GetDatum(q.latency.m2);
+    columns[7].values[i] = Float8GetDatum(q.min_latency_ms);
+    columns[8].values[i] = Float8GetDatum(q.max_latency_ms);
     columns[9].values[i] = TimestampTzGetDatum(q.first_query);
     columns[10].values[i] = TimestampTzGetDatum(q.last_query);
     for (int c = 7; c <= 10; ++c) columns[c].nulls[i] = empty;
     columns[11].values[i] = HistogramText(row.histogram);
     columns[12].values[i] = Int64GetDatum(static_cast<std::int64_t>(row.exposures));
     columns[13].values[i] = Int64GetDatum(static_cast<std::int64_t>(row.assigned_users));
-    columns[14].values[i] = Float8Datum(row.sequential_p);
+    columns[14].values[i] = Float8GetDatum(row.sequential_p);
   }
   const Oid element_types[kColumns] = {UUIDOID,   INT4OID,   INT8OID,        INT8OID,        FLOAT8OID,
                                        FLOAT8OID, FLOAT8OID, FLOAT8OID,      FLOAT8OID,      TIMESTAMPTZOID,
                                        TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, FLOAT8OID};
-  Oid types[kColumns];
-  Datum values[kColumns];
-  for (int c = 0; c < kColumns; ++c) {
-    types[c] = get_array_type(element_types[c]);
-    values[c] = ArrayOf(columns[c].values, columns[c].nulls, count, element_types[c]);
-  }
-  int rc = SPI_execute_with_args(kWriteBranches, kColumns, types, values, nullptr, false, 0);
-  if (rc != SPI_OK_INSERT) elog(ERROR, "abtest flush worker: writing branch metrics failed: %s", SPI_result_code_string(rc));
+  InsertColumns(kWriteBranches, "branch metrics", columns, element_types, kColumns, count);
 }
 
 void WriteEvents(Oid database) {
-  int capacity = 256, count = 0;
-  EventSnapshot* rows = nullptr;
-  for (;;) {
-    rows = static_cast<EventSnapshot*>(palloc(sizeof(EventSnapshot) * capacity));
-    count = SnapshotEvents(database, nullptr, rows, capacity);
-    if (count <= capacity) break;
-    pfree(rows);
-    capacity = count + 64;
-  }
+  int count = 0;
+  EventSnapshot* rows = SnapshotAll(SnapshotEvents, database, &count);
   if (count == 0) return;
   constexpr int kColumns = 7;
   Column columns[kColumns];
@@ -183,19 +187,12 @@ void WriteEvents(Oid database) {
     columns[1].values[i] = Int32GetDatum(row.position);
     columns[2].values[i] = CStringGetTextDatum(row.name);
     columns[3].values[i] = Int64GetDatum(static_cast<std::int64_t>(row.moments.count));
-    columns[4].values[i] = Float8Datum(row.moments.sum);
-    columns[5].values[i] = Float8Datum(row.moments.mean);
-    columns[6].values[i] = Float8Datum(row.moments.m2);
+    columns[4].values[i] = Float8GetDatum(row.moments.sum);
+    columns[5].values[i] = Float8GetDatum(row.moments.mean);
+    columns[6].values[i] = Float8GetDatum(row.moments.m2);
   }
   const Oid element_types[kColumns] = {UUIDOID, INT4OID, TEXTOID, INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
-  Oid types[kColumns];
-  Datum values[kColumns];
-  for (int c = 0; c < kColumns; ++c) {
-    types[c] = get_array_type(element_types[c]);
-    values[c] = ArrayOf(columns[c].values, columns[c].nulls, count, element_types[c]);
-  }
-  int rc = SPI_execute_with_args(kWriteEvents, kColumns, types, values, nullptr, false, 0);
-  if (rc != SPI_OK_INSERT) elog(ERROR, "abtest flush worker: writing event metrics failed: %s", SPI_result_code_string(rc));
+  InsertColumns(kWriteEvents, "event metrics", columns, element_types, kColumns, count);
 }
 
 }  // namespace
