@@ -84,11 +84,18 @@ std::vector<std::int64_t> ObservedUsers(const CompiledExperiment& experiment,
   return observed;
 }
 
+// The observed users per branch against the experiment's allocation.
 std::optional<SampleRatioCheck> SampleRatioOf(const CompiledExperiment& experiment,
-                                              const std::vector<metrics::BranchSnapshot>& branches) {
+                                              const std::vector<std::int64_t>& users) {
   std::vector<int> shares;
   for (const Branch& branch : experiment.model().branches) shares.push_back(branch.allocation);
-  return CheckSampleRatio(ObservedUsers(experiment, branches), shares);
+  return CheckSampleRatio(users, shares);
+}
+
+std::vector<QueryCounters> CountersOf(const std::vector<metrics::BranchSnapshot>& branches) {
+  std::vector<QueryCounters> counters;
+  for (const metrics::BranchSnapshot& branch : branches) counters.push_back(branch.queries);
+  return counters;
 }
 
 // The comparison's columns shared by ab_compare and ab_compare_all, from `first` on:
@@ -139,8 +146,7 @@ std::optional<AutoCompleteDecision> AutoCompleteDecisionFor(const CompiledExperi
   if (model.state != State::kActive || !model.config.auto_complete) return std::nullopt;
   std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
   std::vector<double> sequential = LookAtSequentialP(experiment, branches);
-  std::vector<QueryCounters> counters;
-  for (const metrics::BranchSnapshot& branch : branches) counters.push_back(branch.queries);
+  std::vector<QueryCounters> counters = CountersOf(branches);
   Timing timing = TimingOf(experiment);
   bool past_max_duration = timing.max_duration_hours && timing.running_hours &&
                            *timing.running_hours >= *timing.max_duration_hours;
@@ -226,8 +232,7 @@ ABTEST_SQL_FUNCTION(ab_compare_all) {
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
   std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
   std::vector<double> sequential = LookAtSequentialP(experiment, branches);
-  std::vector<QueryCounters> counters;
-  for (const metrics::BranchSnapshot& branch : branches) counters.push_back(branch.queries);
+  std::vector<QueryCounters> counters = CountersOf(branches);
   std::vector<ControlComparison> comparisons = CompareAllToControl(counters, SettingsOf(experiment), sequential);
 
   ResultSet rows(fcinfo);
@@ -250,7 +255,8 @@ ABTEST_SQL_FUNCTION(ab_compare_all) {
 ABTEST_SQL_FUNCTION(ab_srm) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  std::optional<SampleRatioCheck> check = SampleRatioOf(experiment, metrics::ReadBranches(experiment));
+  std::optional<SampleRatioCheck> check =
+      SampleRatioOf(experiment, ObservedUsers(experiment, metrics::ReadBranches(experiment)));
   ResultSet rows(fcinfo);
   Datum values[4];
   bool nulls[4] = {!check, !check, !check, false};
@@ -302,9 +308,7 @@ ABTEST_SQL_FUNCTION(ab_report) {
     branch.sequential_p = i == 0 ? 1 : branches[i].sequential_p;
     input.branches.push_back(branch);
   }
-  std::vector<int> shares;
-  for (const Branch& branch : model.branches) shares.push_back(branch.allocation);
-  input.sample_ratio = CheckSampleRatio(users, shares);
+  input.sample_ratio = SampleRatioOf(experiment, users);
 
   std::vector<std::string> lines = ReportLines(input);
   ResultSet rows(fcinfo, TEXTOID);
