@@ -3,7 +3,9 @@
 //
 // Layout: a set-associative table. A key (experiment slot, slot epoch, 128-bit XXH3
 // of the user id) hashes to one set of kWays entries; the set is scanned, never
-// probed further, so nothing needs tombstones. 40 bytes an entry.
+// probed further, so nothing needs tombstones. A set's first cache line holds a
+// 32-bit tag per way (and the branches), so a lookup reads one line for a new user
+// and two for a returning one. 40 bytes an entry.
 //
 // Locking: kPartitions LWLocks; set s is guarded by lock s % kPartitions. Lookups
 // take it shared, stores exclusive. Counters are striped atomics outside any lock.
@@ -11,9 +13,12 @@
 // An entry is kPending until the flush worker has written it to abtest.assignments,
 // then kPersisted. Entries of cleared experiments (an old epoch) go first, then the
 // oldest persisted one; a pending one is never evicted: it is the only record of an
-// assignment. A set that has lost a live persisted entry, or whose user was written to the log uncached because all its entries were
-// pending, is flagged incomplete: from then on a miss in that set looks the log up.
-// The flag is per set, so a few full sets do not make every new user cost a lookup.
+// assignment. A set that has lost a live persisted entry, or whose user was written
+// to the log uncached because all its entries were pending, is flagged incomplete for
+// that entry's experiment: from then on a miss of that experiment in that set looks
+// the log up. The flag is per set and experiment (a hashed bit of 32), so a few full
+// sets do not make every new user cost a lookup, and clearing an experiment clears
+// its flags.
 #pragma once
 
 #include <cstdint>
