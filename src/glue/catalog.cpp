@@ -52,7 +52,10 @@ constexpr const char* kDelete = "DELETE FROM abtest.experiments WHERE name = $1 
 constexpr const char* kClearDefault = "UPDATE abtest.experiments SET is_default = false WHERE is_default";
 constexpr const char* kSetDefault = "UPDATE abtest.experiments SET is_default = true WHERE name = $1";
 
-constexpr const char* kAssignmentsExist = "SELECT 1 FROM abtest.assignments WHERE experiment_id = $1::uuid LIMIT 1";
+// The ORDER BY makes it a primary-key index scan: after a clear, the table may hold a
+// heap of dead rows of the experiment that a sequential scan would read through.
+constexpr const char* kAssignmentsExist =
+    "SELECT 1 FROM abtest.assignments WHERE experiment_id = $1::uuid ORDER BY user_id LIMIT 1";
 constexpr const char* kLoggedBranch =
     "SELECT branch FROM abtest.assignments WHERE experiment_id = $1::uuid AND user_id = $2";
 constexpr const char* kLogAssignment =
