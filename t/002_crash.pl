@@ -49,6 +49,7 @@ $node->safe_psql('postgres', q{
 });
 AbtestNode::wait_for_log($node, 6000 + 0);
 my $before = $node->safe_psql('postgres', q{SELECT count(*) FROM abtest.assignments WHERE user_id LIKE 'u%'});
+my $log_offset = -s $node->logfile;
 $node->kill9;
 my $started = 0;
 # The killed postmaster's children exit when they notice; until then a start fails.
@@ -66,6 +67,12 @@ pass('the assignment log index is intact after the postmaster was killed');
 $node->safe_psql('postgres', q{SELECT ab_set_allocation('crashy', '{"control": 100, "treatment": 0}')});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE branch <> ab_route_user('crashy', 'u' || i)}),
 	'0', 'returning users keep their branch after the postmaster crash and a ramp');
+$node->wait_for_log(qr/abtest: loaded \d+ sticky assignments of experiment "crashy" into the cache/, $log_offset);
+my $lookups = $node->safe_psql('postgres', 'SELECT log_lookups FROM abtest.sticky_cache_stats');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE branch <> ab_route_user('crashy', 'u' || i)}),
+	'0', 'after the warm start too');
+is($node->safe_psql('postgres', 'SELECT log_lookups FROM abtest.sticky_cache_stats'),
+	$lookups, 'from the cache the flush worker loaded from the log');
 
 $node->stop;
 done_testing();

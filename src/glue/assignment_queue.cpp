@@ -2,6 +2,7 @@
 
 #include "glue/guard.hpp"
 #include "glue/metrics_store.hpp"
+#include "glue/shared_state.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -151,6 +152,14 @@ void RequestFlushWorker(int index) {
   LWLockRelease(queue.lock);
 }
 
+void WakeFlushWorker(int index) {
+  Queue& queue = area->queues[index];
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  EnsureWorkerLocked(queue);
+  WakeWorkerLocked(queue);
+  LWLockRelease(queue.lock);
+}
+
 EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
                       bool reassigned, std::string_view user_id) {
   if (user_id.size() > kMaxQueuedUserId) return EnqueueResult::kNoQueue;
@@ -264,7 +273,7 @@ Size TakeBatch(int index, char* buffer, Size capacity) {
 bool DetachWorkerIfIdle(int index) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  bool idle = queue.tail == queue.head && !metrics::IsDirty(queue.database);
+  bool idle = queue.tail == queue.head && !metrics::IsDirty(queue.database) && !WarmStartPending(queue.database);
   if (idle) {
     queue.worker_pid = 0;
     queue.worker_latch = nullptr;

@@ -51,6 +51,9 @@ EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int bra
 int ClaimDatabaseQueue();
 // Starts the database's flush worker unless one runs: metrics to write (metrics_store.hpp).
 void RequestFlushWorker(int queue);
+// The same, and wakes a running worker now rather than at its next interval: a warm
+// start to do (warm_start.hpp).
+void WakeFlushWorker(int queue);
 
 // Marks every queued record of this database for `user` as forgotten.
 void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);

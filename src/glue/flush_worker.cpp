@@ -14,6 +14,7 @@
 #include "glue/metrics_store.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky_cache.hpp"
+#include "glue/warm_start.hpp"
 
 extern "C" {
 #include "pgstat.h"
@@ -151,6 +152,31 @@ void AutoComplete(Oid database) {
   pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
+// Loads the logs that routing asked for (warm_start.hpp), a chunk per transaction,
+// flushing the queue between chunks so that new assignments keep flowing.
+void WarmStart(int queue, char* batch) {
+  if (!WarmStartPending(MyDatabaseId)) return;
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  bool more = warm_start::TakeRequests();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  while (more && !stop_requested) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "abtest: loading sticky assignments into the cache");
+    more = warm_start::LoadChunk();
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    FlushAll(queue, batch);
+    CHECK_FOR_INTERRUPTS();
+  }
+}
+
 // Set while the metrics are being written: an error puts the dirty flag back.
 volatile bool writing_metrics = false;
 
@@ -213,6 +239,7 @@ void abtest_flush_worker_main(Datum main_arg) {
       writing_metrics = false;
       metrics::SetDirty(database);  // written next time
     }
+    warm_start::Abandon();  // an unfinished load is requested again
     if (stop_requested) proc_exit(1);
     pg_usleep(1000000L);
   }
@@ -221,8 +248,10 @@ void abtest_flush_worker_main(Datum main_arg) {
   // Collect for one interval (or until a queue half full wakes us), write, and leave
   // once a write has emptied the queue.
   while (!stop_requested) {
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, flush_interval_ms, PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
+    if (!WarmStartPending(database)) {  // a warm start does not wait for the interval
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, flush_interval_ms, PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+    }
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
       ConfigReloadPending = false;
@@ -235,6 +264,7 @@ void abtest_flush_worker_main(Datum main_arg) {
       FlushMetrics(database);
       AutoComplete(database);
     }
+    WarmStart(queue, batch);
     if (DetachWorkerIfIdle(queue)) proc_exit(0);
   }
   // Stopping (a clean shutdown): everything goes to the tables first.

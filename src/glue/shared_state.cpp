@@ -25,10 +25,18 @@ struct SlotMapEntry {
 struct ExperimentSlot {
   SlotKey key;
   bool in_use;
-  pg_atomic_uint32 epoch;
-  pg_atomic_uint32 log_state;
+  // The epoch (high 32 bits) and the LogState (low): one word, so that a log state
+  // is only ever set for the epoch it was found in (compare-and-swap).
+  pg_atomic_uint64 epoch_and_log;
+  pg_atomic_uint32 warm_start;  // 1: the flush worker is to load the log into the cache
   pg_atomic_uint64 next_turn;
 };
+
+constexpr std::uint64_t kEpochUnit = std::uint64_t{1} << 32;
+
+std::uint64_t Packed(std::uint32_t epoch, LogState state) {
+  return static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint32_t>(state);
+}
 
 struct SharedHeader {
   LWLock* lock;
@@ -38,6 +46,16 @@ struct SharedHeader {
 };
 
 SharedHeader* header = nullptr;
+
+pg_atomic_uint64& WordOf(int slot) { return header->slots[slot].epoch_and_log; }
+
+// Moves to the next epoch, whose log state is unknown.
+void NextEpoch(int slot) {
+  std::uint64_t old = pg_atomic_read_u64(&WordOf(slot));
+  while (!pg_atomic_compare_exchange_u64(&WordOf(slot), &old,
+                                         Packed(static_cast<std::uint32_t>(old >> 32) + 1, LogState::kUnknown))) {
+  }
+}
 HTAB* slot_map = nullptr;
 shmem_request_hook_type previous_request_hook = nullptr;
 shmem_startup_hook_type previous_startup_hook = nullptr;
@@ -68,8 +86,8 @@ void StartupSharedMemory() {
     header->free_hint = 0;
     for (int i = 0; i < max_experiments; ++i) {
       header->slots[i].in_use = false;
-      pg_atomic_init_u32(&header->slots[i].epoch, 0);
-      pg_atomic_init_u32(&header->slots[i].log_state, 0);
+      pg_atomic_init_u64(&header->slots[i].epoch_and_log, Packed(0, LogState::kUnknown));
+      pg_atomic_init_u32(&header->slots[i].warm_start, 0);
       pg_atomic_init_u64(&header->slots[i].next_turn, 0);
     }
   }
@@ -153,8 +171,8 @@ int AcquireSlot(const CompiledExperiment& experiment) {
       ExperimentSlot& slot = header->slots[candidate];
       slot.key = key;
       slot.in_use = true;
-      pg_atomic_fetch_add_u32(&slot.epoch, 1);  // entries of a former tenant are not ours
-      pg_atomic_write_u32(&slot.log_state, static_cast<std::uint32_t>(LogState::kUnknown));
+      NextEpoch(candidate);  // entries of a former tenant are not ours
+      pg_atomic_write_u32(&slot.warm_start, 0);
       pg_atomic_write_u64(&slot.next_turn, 0);
       header->free_hint = (candidate + 1) % max_experiments;
       index = candidate;
@@ -185,7 +203,7 @@ void ReleaseSlot(const std::string& experiment_id) {
   if (index >= 0) {
     hash_search(slot_map, &key, HASH_REMOVE, nullptr);
     header->slots[index].in_use = false;
-    pg_atomic_fetch_add_u32(&header->slots[index].epoch, 1);
+    NextEpoch(index);
     pg_atomic_fetch_add_u64(&header->releases, 1);
   }
   LWLockRelease(header->lock);
@@ -201,13 +219,39 @@ std::vector<int> SlotsOfDatabase() {
   return result;
 }
 
-std::uint32_t SlotEpoch(int slot) { return pg_atomic_read_u32(&header->slots[slot].epoch); }
-void BumpSlotEpoch(int slot) { pg_atomic_fetch_add_u32(&header->slots[slot].epoch, 1); }
+std::uint32_t SlotEpoch(int slot) { return static_cast<std::uint32_t>(pg_atomic_read_u64(&WordOf(slot)) >> 32); }
 
-LogState SlotLogState(int slot) { return static_cast<LogState>(pg_atomic_read_u32(&header->slots[slot].log_state)); }
+SlotLog ReadSlotLog(int slot) {
+  std::uint64_t word = pg_atomic_read_u64(&WordOf(slot));
+  return SlotLog{static_cast<std::uint32_t>(word >> 32), static_cast<LogState>(word & 0xFFFFFFFFu)};
+}
 
-void SetSlotLogState(int slot, LogState state) {
-  pg_atomic_write_u32(&header->slots[slot].log_state, static_cast<std::uint32_t>(state));
+void ForgetSlotLog(int slot) { NextEpoch(slot); }
+
+bool SetSlotLogState(int slot, std::uint32_t epoch, LogState from, LogState to) {
+  std::uint64_t expected = Packed(epoch, from);
+  return pg_atomic_compare_exchange_u64(&WordOf(slot), &expected, Packed(epoch, to));
+}
+
+void MarkSlotLogIncomplete(int slot) {
+  std::uint64_t old = pg_atomic_read_u64(&WordOf(slot));
+  while (!pg_atomic_compare_exchange_u64(&WordOf(slot), &old,
+                                         Packed(static_cast<std::uint32_t>(old >> 32), LogState::kIncomplete))) {
+  }
+}
+
+void RequestWarmStart(int slot) { pg_atomic_write_u32(&header->slots[slot].warm_start, 1); }
+
+bool TakeWarmStart(int slot) { return pg_atomic_exchange_u32(&header->slots[slot].warm_start, 0) != 0; }
+
+bool WarmStartPending(Oid database) {
+  bool pending = false;
+  LWLockAcquire(header->lock, LW_SHARED);
+  for (int i = 0; i < max_experiments && !pending; ++i)
+    pending = header->slots[i].in_use && header->slots[i].key.database == database &&
+              pg_atomic_read_u32(&header->slots[i].warm_start) != 0;
+  LWLockRelease(header->lock);
+  return pending;
 }
 
 std::uint64_t NextTurn(const CompiledExperiment& experiment) {

@@ -4,8 +4,9 @@
 // Slots are a fixed array; a hash table maps (database, experiment id) to an index.
 // Locking: `lock` (one LWLock) guards the map and the slots' identity: lookups take
 // it shared, creation and release exclusive. What a slot holds is atomic and changed
-// without it: the round-robin turn, the epoch (bumped to forget every cached
-// assignment of the experiment at once) and the log state (below).
+// without it: the round-robin turn, the epoch (moved on to forget every cached
+// assignment of the experiment at once) with the log state (below), and the request
+// to warm the cache from the log.
 //
 // A backend caches its experiment's slot index in CompiledExperiment::shared_slot,
 // stamped with the release counter: any release makes every cached index re-checked.
@@ -28,6 +29,11 @@ enum class LogState : std::uint32_t {
   kIncomplete = 2,  // it may (after a restart, a rolled-back clear): misses look it up
 };
 
+struct SlotLog {
+  std::uint32_t epoch;
+  LogState state;
+};
+
 void InstallSharedMemoryHooks();
 bool SharedStateAttached();
 
@@ -42,9 +48,20 @@ void ReleaseSlot(const std::string& experiment_id);
 std::vector<int> SlotsOfDatabase();
 
 std::uint32_t SlotEpoch(int slot);
-void BumpSlotEpoch(int slot);
-LogState SlotLogState(int slot);
-void SetSlotLogState(int slot, LogState state);
+SlotLog ReadSlotLog(int slot);
+// Moves the slot to a new epoch of unknown log state: every cached and queued
+// assignment of the old one is dropped (a clear).
+void ForgetSlotLog(int slot);
+// Sets the log state if the slot is still at `epoch` in state `from`; false if not.
+bool SetSlotLogState(int slot, std::uint32_t epoch, LogState from, LogState to);
+// The log may hold assignments the cache lacks, whatever was known (a clear rolled back).
+void MarkSlotLogIncomplete(int slot);
+
+// Asks this database's flush worker to load the experiment's log into the cache
+// (warm_start.hpp); the worker takes the request.
+void RequestWarmStart(int slot);
+bool TakeWarmStart(int slot);
+bool WarmStartPending(Oid database);
 
 // The next ticket of the experiment's round-robin counter, across the cluster.
 std::uint64_t NextTurn(const CompiledExperiment& experiment);

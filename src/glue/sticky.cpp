@@ -39,16 +39,13 @@ void ForgetCachedUser(const XXH128_hash_t& hash) {
 }
 
 void ApplyClearsAtCommit() {
-  for (int slot : pending.slots) {
-    BumpSlotEpoch(slot);
-    SetSlotLogState(slot, LogState::kUnknown);
-  }
+  for (int slot : pending.slots) ForgetSlotLog(slot);
   for (const auto& hash : pending.users) ForgetCachedUser(hash);
 }
 
 void MarkClearedIncomplete() {
   std::vector<int> slots = pending.users.empty() ? pending.slots : SlotsOfDatabase();
-  for (int slot : slots) SetSlotLogState(slot, LogState::kIncomplete);
+  for (int slot : slots) MarkSlotLogIncomplete(slot);
 }
 
 // Transaction callbacks cannot raise: a failure here costs extra log lookups at worst.
@@ -82,10 +79,7 @@ void RegisterCallbacks() {
 
 XXH128_hash_t UserHash128(std::string_view user_id) { return XXH3_128bits(user_id.data(), user_id.size()); }
 
-StickyKey KeyFor(int slot, std::string_view user_id) {
-  XXH128_hash_t hash = UserHash128(user_id);
-  return StickyKey{slot, SlotEpoch(slot), hash.high64, hash.low64};
-}
+StickyKey KeyFor(int slot, std::string_view user_id) { return KeyOf(slot, SlotEpoch(slot), user_id); }
 
 // Within one routing call the router asks Remembered, then Remember, about the same
 // user (the same bytes): Remembered leaves its key here and Remember takes it, so the
@@ -127,13 +121,23 @@ const pg_uuid_t& ExperimentUuid(const CompiledExperiment& experiment) {
   return parsed;
 }
 
-// The slot's log state, checked against the table when unknown.
-LogState CurrentLogState(int slot, const CompiledExperiment& experiment) {
-  LogState state = SlotLogState(slot);
-  if (state != LogState::kUnknown) return state;
-  state = catalog::AssignmentsExist(experiment.model().id) ? LogState::kIncomplete : LogState::kComplete;
-  SetSlotLogState(slot, state);
-  return state;
+// The slot's log state for `epoch` (the key's), checked against the table when
+// unknown. A log that holds assignments is loaded into the cache by the flush worker
+// (warm_start), which then marks it complete.
+LogState CurrentLogState(int slot, const CompiledExperiment& experiment, std::uint32_t epoch) {
+  SlotLog log = ReadSlotLog(slot);
+  if (log.epoch != epoch) return LogState::kIncomplete;  // a clear moved on: look the log up
+  if (log.state != LogState::kUnknown) return log.state;
+  LogState found = catalog::AssignmentsExist(experiment.model().id) ? LogState::kIncomplete : LogState::kComplete;
+  if (!SetSlotLogState(slot, epoch, LogState::kUnknown, found)) return LogState::kIncomplete;
+  if (found == LogState::kIncomplete && !InRecovery()) {  // a standby has no flush worker
+    int queue = ClaimDatabaseQueue();
+    if (queue >= 0) {
+      RequestWarmStart(slot);
+      WakeFlushWorker(queue);
+    }
+  }
+  return found;
 }
 
 // Writes in the caller's transaction; returns the branch index the log holds.
@@ -158,6 +162,11 @@ int WriteAndCache(const CompiledExperiment& experiment, std::string_view user_id
 
 }  // namespace
 
+StickyKey KeyOf(int slot, std::uint32_t epoch, std::string_view user_id) {
+  XXH128_hash_t hash = UserHash128(user_id);
+  return StickyKey{slot, epoch, hash.high64, hash.low64};
+}
+
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) {
   int slot = AcquireSlot(experiment);
   StickyKey key = KeyFor(slot, user_id);
@@ -170,7 +179,8 @@ std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_
     return lookup.found->branch;
   }
   CountMiss();
-  if (!lookup.set_incomplete && CurrentLogState(slot, experiment) == LogState::kComplete) return std::nullopt;
+  if (!lookup.set_incomplete && CurrentLogState(slot, experiment, key.epoch) == LogState::kComplete)
+    return std::nullopt;
 
   CountLogLookup();
   std::optional<std::string> logged = catalog::LoggedBranch(experiment.model().id, user_id);
@@ -226,8 +236,7 @@ void ForgetExperiment(const std::string& experiment_id) {
   catalog::DeleteAssignments(experiment_id);
   int slot = FindSlot(experiment_id);
   if (slot < 0) return;
-  BumpSlotEpoch(slot);  // every cached and queued assignment of it is stale now
-  SetSlotLogState(slot, LogState::kUnknown);
+  ForgetSlotLog(slot);  // every cached and queued assignment of it is stale now
   pending.slots.push_back(slot);
 }
 

@@ -16,8 +16,12 @@
 #include <string_view>
 
 #include "core/router.hpp"
+#include "glue/sticky_cache.hpp"
 
 namespace abtest::glue::sticky {
+
+// The cache key of a user id in an experiment's slot at `epoch`.
+StickyKey KeyOf(int slot, std::uint32_t epoch, std::string_view user_id);
 
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id);
 int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch);
