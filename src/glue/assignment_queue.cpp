@@ -1,5 +1,6 @@
 #include "glue/assignment_queue.hpp"
 
+#include "glue/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/metrics_store.hpp"
 #include "glue/shared_state.hpp"
@@ -65,6 +66,32 @@ int ClaimQueueLocked() {
   if (free_queue >= 0) area->queues[free_queue].database = MyDatabaseId;
   LWLockRelease(area->claim_lock);
   return free_queue;
+}
+
+// A queue claimed by a database that was dropped serves another one: what it still
+// holds is garbage, and so are the dropped database's metrics state.
+int ReclaimQueueOfDroppedDatabase() {
+  for (int i = 0; i < max_databases; ++i) {
+    LWLockAcquire(area->claim_lock, LW_SHARED);
+    Oid database = area->queues[i].database;
+    LWLockRelease(area->claim_lock);
+    if (database == InvalidOid || database == MyDatabaseId || catalog::DatabaseExists(database)) continue;
+    bool reclaimed = false;
+    LWLockAcquire(area->claim_lock, LW_EXCLUSIVE);
+    Queue& queue = area->queues[i];
+    LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+    if (queue.database == database && queue.worker_pid == 0) {
+      queue.database = MyDatabaseId;
+      queue.head = queue.tail = 0;
+      queue.worker_starting = false;
+      metrics::ForgetDatabase(i);
+      reclaimed = true;
+    }
+    LWLockRelease(queue.lock);
+    LWLockRelease(area->claim_lock);
+    if (reclaimed) return i;
+  }
+  return -1;
 }
 
 
@@ -142,6 +169,7 @@ int ClaimDatabaseQueue() {
   static int claimed = -1;  // a claim is never given back: a backend (of one database) remembers it
   if (claimed >= 0) return claimed;
   claimed = ClaimQueueLocked();
+  if (claimed < 0) claimed = ReclaimQueueOfDroppedDatabase();
   return claimed;
 }
 

@@ -240,6 +240,10 @@ std::string TransactionTime() {
   return text;
 }
 
+bool DatabaseExists(Oid database) {
+  return PgCall([&] { return SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(database)); });
+}
+
 Oid ExperimentsRelation() {
   return PgCall([] {
     Oid schema = get_namespace_oid("abtest", true);

@@ -50,4 +50,7 @@ std::string TransactionTime();
 // The oid of abtest.experiments, or InvalidOid when the extension is not installed.
 Oid ExperimentsRelation();
 
+// Whether the database exists (shared memory outlives DROP DATABASE).
+bool DatabaseExists(Oid database);
+
 }  // namespace abtest::glue::catalog

@@ -650,4 +650,9 @@ bool IsDirty(Oid database) {
   return index >= 0 && pg_atomic_read_u32(&header->databases[index].dirty) != 0;
 }
 
+void ForgetDatabase(int index) {
+  pg_atomic_write_u32(&header->databases[index].load_state, kNotLoaded);
+  pg_atomic_write_u32(&header->databases[index].dirty, 0);
+}
+
 }  // namespace abtest::glue::metrics

@@ -86,6 +86,9 @@ bool Loaded(Oid database);
 bool TakeDirty(Oid database);
 void SetDirty(Oid database);
 bool IsDirty(Oid database);
+// Resets the state of database slot `index` for a new database (the old one was
+// dropped): not loaded, nothing to write.
+void ForgetDatabase(int index);
 
 extern int max_branches;  // GUC abtest.max_branches
 extern int max_events;    // GUC abtest.max_events

@@ -1,7 +1,10 @@
 #include "glue/shared_state.hpp"
 
+#include <algorithm>
+
 #include "core/error.hpp"
 #include "glue/assignment_queue.hpp"
+#include "glue/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/metrics_store.hpp"
 #include "glue/sticky_cache.hpp"
@@ -150,35 +153,80 @@ void InstallSharedMemoryHooks() {
 
 bool SharedStateAttached() { return header != nullptr; }
 
+namespace {
+
+// The key's slot, created in a free one if need be; -1 when none is free.
+int FindOrCreateSlot(const SlotKey& key) {
+  LWLockAcquire(header->lock, LW_SHARED);
+  int index = FindLocked(key);
+  LWLockRelease(header->lock);
+  if (index >= 0) return index;
+  LWLockAcquire(header->lock, LW_EXCLUSIVE);
+  index = FindLocked(key);
+  for (int probe = 0; index < 0 && probe < max_experiments; ++probe) {
+    int candidate = (header->free_hint + probe) % max_experiments;
+    if (header->slots[candidate].in_use) continue;
+    bool found = false;
+    auto* entry = static_cast<SlotMapEntry*>(hash_search(slot_map, &key, HASH_ENTER_NULL, &found));
+    if (entry == nullptr) break;
+    entry->index = candidate;
+    ExperimentSlot& slot = header->slots[candidate];
+    slot.key = key;
+    slot.in_use = true;
+    NextEpoch(candidate);  // entries of a former tenant are not ours
+    pg_atomic_write_u32(&slot.warm_start, 0);
+    pg_atomic_write_u64(&slot.next_turn, 0);
+    header->free_hint = (candidate + 1) % max_experiments;
+    index = candidate;
+  }
+  LWLockRelease(header->lock);
+  return index;
+}
+
+// Called with `lock` held exclusively.
+void ReleaseLocked(int index) {
+  SlotKey key = header->slots[index].key;
+  hash_search(slot_map, &key, HASH_REMOVE, nullptr);
+  header->slots[index].in_use = false;
+  NextEpoch(index);
+  pg_atomic_fetch_add_u64(&header->releases, 1);
+}
+
+// Frees the slots of databases that were dropped (DROP DATABASE cannot tell us);
+// returns how many.
+int ReleaseSlotsOfDroppedDatabases() {
+  std::vector<Oid> databases;
+  LWLockAcquire(header->lock, LW_SHARED);
+  for (int i = 0; i < max_experiments; ++i) {
+    Oid database = header->slots[i].key.database;
+    if (header->slots[i].in_use && database != MyDatabaseId &&
+        std::find(databases.begin(), databases.end(), database) == databases.end())
+      databases.push_back(database);
+  }
+  LWLockRelease(header->lock);
+  int released = 0;
+  for (Oid database : databases) {
+    if (catalog::DatabaseExists(database)) continue;
+    LWLockAcquire(header->lock, LW_EXCLUSIVE);
+    for (int i = 0; i < max_experiments; ++i)
+      if (header->slots[i].in_use && header->slots[i].key.database == database) {
+        ReleaseLocked(i);
+        ++released;
+      }
+    LWLockRelease(header->lock);
+  }
+  return released;
+}
+
+}  // namespace
+
 int AcquireSlot(const CompiledExperiment& experiment) {
   std::uint64_t releases = pg_atomic_read_u64(&header->releases);
   if (experiment.shared_slot >= 0 && experiment.shared_slot_stamp == releases) return experiment.shared_slot;
 
   SlotKey key = KeyOf(experiment.model().id);
-  LWLockAcquire(header->lock, LW_SHARED);
-  int index = FindLocked(key);
-  LWLockRelease(header->lock);
-  if (index < 0) {
-    LWLockAcquire(header->lock, LW_EXCLUSIVE);
-    index = FindLocked(key);
-    for (int probe = 0; index < 0 && probe < max_experiments; ++probe) {
-      int candidate = (header->free_hint + probe) % max_experiments;
-      if (header->slots[candidate].in_use) continue;
-      bool found = false;
-      auto* entry = static_cast<SlotMapEntry*>(hash_search(slot_map, &key, HASH_ENTER_NULL, &found));
-      if (entry == nullptr) break;
-      entry->index = candidate;
-      ExperimentSlot& slot = header->slots[candidate];
-      slot.key = key;
-      slot.in_use = true;
-      NextEpoch(candidate);  // entries of a former tenant are not ours
-      pg_atomic_write_u32(&slot.warm_start, 0);
-      pg_atomic_write_u64(&slot.next_turn, 0);
-      header->free_hint = (candidate + 1) % max_experiments;
-      index = candidate;
-    }
-    LWLockRelease(header->lock);
-  }
+  int index = FindOrCreateSlot(key);
+  if (index < 0 && ReleaseSlotsOfDroppedDatabases() > 0) index = FindOrCreateSlot(key);
   if (index < 0)
     throw Error(ErrorKind::kProgramLimit, "abtest shared memory is full",
                 "All " + std::to_string(max_experiments) + " experiment slots are in use.",
@@ -200,12 +248,7 @@ void ReleaseSlot(const std::string& experiment_id) {
   SlotKey key = KeyOf(experiment_id);
   LWLockAcquire(header->lock, LW_EXCLUSIVE);
   int index = FindLocked(key);
-  if (index >= 0) {
-    hash_search(slot_map, &key, HASH_REMOVE, nullptr);
-    header->slots[index].in_use = false;
-    NextEpoch(index);
-    pg_atomic_fetch_add_u64(&header->releases, 1);
-  }
+  if (index >= 0) ReleaseLocked(index);
   LWLockRelease(header->lock);
 }
 
