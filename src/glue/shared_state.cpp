@@ -35,8 +35,6 @@ struct ExperimentSlot {
   pg_atomic_uint64 next_turn;
 };
 
-constexpr std::uint64_t kEpochUnit = std::uint64_t{1} << 32;
-
 std::uint64_t Packed(std::uint32_t epoch, LogState state) {
   return static_cast<std::uint64_t>(epoch) << 32 | static_cast<std::uint32_t>(state);
 }
@@ -49,6 +47,9 @@ struct SharedHeader {
 };
 
 SharedHeader* header = nullptr;
+HTAB* slot_map = nullptr;
+shmem_request_hook_type previous_request_hook = nullptr;
+shmem_startup_hook_type previous_startup_hook = nullptr;
 
 pg_atomic_uint64& WordOf(int slot) { return header->slots[slot].epoch_and_log; }
 
@@ -59,9 +60,6 @@ void NextEpoch(int slot) {
                                          Packed(static_cast<std::uint32_t>(old >> 32) + 1, LogState::kUnknown))) {
   }
 }
-HTAB* slot_map = nullptr;
-shmem_request_hook_type previous_request_hook = nullptr;
-shmem_startup_hook_type previous_startup_hook = nullptr;
 
 Size HeaderSize() { return add_size(offsetof(SharedHeader, slots), mul_size(max_experiments, sizeof(ExperimentSlot))); }
 
