@@ -204,14 +204,6 @@ int DatabaseIndex() {
   return index;
 }
 
-bool InRecovery() {
-  static bool primary = false;
-  if (primary) return false;
-  bool in_recovery = PgCall([] { return RecoveryInProgress(); });
-  primary = !in_recovery;
-  return in_recovery;
-}
-
 // After counting: makes sure the flush worker will write it. Only the first count
 // after a flush pays for more than one atomic read.
 // Now and then it checks on the worker even so: one that could not start (no free

@@ -295,6 +295,16 @@ bool WarmStartPending(Oid database) {
   return pending;
 }
 
+// Recovery ends once (promotion) and never starts again in a running backend: once
+// false, the answer is kept and costs nothing.
+bool InRecovery() {
+  static bool primary = false;
+  if (primary) return false;
+  bool in_recovery = PgCall([] { return RecoveryInProgress(); });
+  primary = !in_recovery;
+  return in_recovery;
+}
+
 std::uint64_t NextTurn(const CompiledExperiment& experiment) {
   return pg_atomic_fetch_add_u64(&header->slots[AcquireSlot(experiment)].next_turn, 1);
 }

@@ -63,6 +63,10 @@ void RequestWarmStart(int slot);
 bool TakeWarmStart(int slot);
 bool WarmStartPending(Oid database);
 
+// Whether this server is a standby in recovery: it cannot write, so sticky
+// assignments and metrics stay in its memory.
+bool InRecovery();
+
 // The next ticket of the experiment's round-robin counter, across the cluster.
 std::uint64_t NextTurn(const CompiledExperiment& experiment);
 

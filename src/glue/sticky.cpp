@@ -101,15 +101,6 @@ StickyKey TakeKeyOfThisCall(int slot, std::string_view user_id) {
   return KeyFor(slot, user_id);
 }
 
-// Recovery ends once (promotion) and never starts again in a running backend.
-bool InRecovery() {
-  static bool primary = false;
-  if (primary) return false;
-  bool in_recovery = PgCall([] { return RecoveryInProgress(); });
-  primary = !in_recovery;
-  return in_recovery;
-}
-
 // The experiment's id as uuid bytes, parsed once per experiment rather than per call.
 const pg_uuid_t& ExperimentUuid(const CompiledExperiment& experiment) {
   static std::string parsed_id;
