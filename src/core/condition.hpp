@@ -1,0 +1,87 @@
+// Targeting conditions: GrowthBook's condition language (evalCondition of its SDK
+// specification 0.8.0, a MongoDB-like query language), compiled once and evaluated
+// against the user's attributes on the routing hot path.
+#pragma once
+
+#include <forward_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace abtest {
+
+using Json = nlohmann::json;
+
+// A compiled regular expression. The glue implements it with PostgreSQL's regex engine; tests use std::regex.
+class CompiledRegex {
+ public:
+  virtual ~CompiledRegex() = default;
+  virtual bool Search(std::string_view subject) const = 0;  // true when the pattern matches anywhere
+};
+
+class RegexEngine {
+ public:
+  virtual ~RegexEngine() = default;
+  // nullptr when `pattern` is not a valid regular expression.
+  virtual std::shared_ptr<const CompiledRegex> Compile(std::string_view pattern, bool case_insensitive) = 0;
+};
+
+// Where a condition reads the user's attributes: looked up lazily by path, so that a condition touching
+// 3 of 50 attributes reads only those 3 (the glue looks them up inside a jsonb without converting the rest).
+class AttributeSource {
+ public:
+  virtual ~AttributeSource() = default;
+  // The value at `path` (the keys of a dotted path, already split), or nullptr when absent.
+  // The pointer stays valid until the evaluation ends.
+  virtual const Json* Find(const std::vector<std::string>& path) = 0;
+};
+
+// An AttributeSource over a JSON document, which must outlive it (tests, ab_eval_condition). Paths descend
+// as GrowthBook's getPath does: into objects by key, into arrays by index ("tags.0"), and "tags.length" is
+// an array's size.
+class JsonAttributes final : public AttributeSource {
+ public:
+  explicit JsonAttributes(const Json& document) : document_(&document) {}
+  const Json* Find(const std::vector<std::string>& path) override;
+
+ private:
+  const Json* document_;
+  std::forward_list<Json> lengths_;  // the "length" of arrays, numbers not in the document (no allocation while empty)
+};
+
+enum class ConditionMode {
+  kStrict,   // ab_configure: refuse what GrowthBook would silently treat as false
+  kLenient,  // ab_eval_condition: GrowthBook's runtime behaviour, exactly
+};
+
+class Condition {
+ public:
+  Condition();  // the empty condition: matches everyone
+
+  // Compiles once; evaluation never parses JSON again. Refuses (Error kInvalidParameter, naming the place
+  // inside the condition) in kStrict mode what GrowthBook would evaluate as false or ignore: unknown
+  // operators, ill-typed operands, invalid regular expressions, unknown saved groups, a condition that is
+  // not an object. Refuses in both modes (kProgramLimit) a condition nested too deeply or too large.
+  // Saved groups ({"id": [values...]}) are resolved here, not at evaluation.
+  static Condition Compile(const Json& condition, const Json& saved_groups, RegexEngine& regex, ConditionMode mode);
+
+  // What GrowthBook's evalCondition returns; where JavaScript would throw (e.g. {"$or": null}), false.
+  bool Matches(AttributeSource& attributes) const;
+  bool empty() const;  // true for {}: the glue skips reading attributes entirely
+
+  struct Node;  // the compiled tree (condition.cpp)
+
+ private:
+  explicit Condition(std::shared_ptr<const Node> root) : root_(std::move(root)) {}
+
+  std::shared_ptr<const Node> root_;  // immutable, so copies share it
+};
+
+// The limits of Compile, in both modes.
+constexpr int kMaxConditionDepth = 64;       // levels of JSON nesting
+constexpr int kMaxConditionValues = 100000;  // JSON values, and clauses derived from them
+
+}  // namespace abtest
