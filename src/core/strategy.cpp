@@ -1,6 +1,7 @@
 #include "core/strategy.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/allocation.hpp"
@@ -26,6 +27,9 @@ const std::vector<StrategyInfo>& Strategies() {
       {StrategyKind::kPercentage, "percentage", {"coverage"}},
       {StrategyKind::kFixed, "fixed", {"branch"}},
       {StrategyKind::kRoundRobin, "round_robin", {}},
+      {StrategyKind::kGrowthBook,
+       "growthbook",
+       {"hash_version", "seed", "coverage", "hash_attribute", "fallback_attribute", "ranges", "weights", "force"}},
   };
   return strategies;
 }
@@ -61,6 +65,111 @@ std::vector<std::pair<std::string, std::string>> ParseMapping(const std::string&
   return mapping;
 }
 
+// GrowthBook's refusals name the experiment too (the older strategies' messages stay as they were).
+[[noreturn]] void RefuseGrowthBookParams(const std::string& experiment, const std::string& why, std::string hint = {}) {
+  throw Error(ErrorKind::kInvalidParameter,
+              "invalid parameters for strategy \"growthbook\" of experiment " + Quoted(experiment) + ": " + why, {},
+              std::move(hint));
+}
+
+// GrowthBook's parameters mirror its SDK's experiment fields.
+class GrowthBookParams {
+ public:
+  GrowthBookParams(const std::string& experiment, const Json& params, std::size_t branch_count)
+      : experiment_(experiment), params_(params), branch_count_(branch_count) {}
+
+  void ParseInto(Strategy& strategy) const {
+    if (const Json* version = Find("hash_version")) {
+      if (!version->is_number_integer() || (*version != 1 && *version != 2))
+        Refuse("\"hash_version\" must be 1 or 2", "2 is GrowthBook's unbiased hash; 1 is its original one.");
+      strategy.hash_version = version->get<int>();
+    }
+    if (const Json* seed = Find("seed")) strategy.seed = NonEmptyText(*seed, "seed", "the experiment name");
+    if (const Json* coverage = Find("coverage")) strategy.growthbook_coverage = Fraction(*coverage, "\"coverage\"");
+    if (const Json* attribute = Find("hash_attribute"))
+      strategy.hash_attribute = NonEmptyText(*attribute, "hash_attribute", "the user_id argument");
+    if (const Json* fallback = Find("fallback_attribute"))
+      strategy.fallback_attribute = NonEmptyText(*fallback, "fallback_attribute", "no fallback");
+    if (const Json* ranges = Find("ranges")) strategy.ranges = Ranges(*ranges);
+    if (const Json* weights = Find("weights")) strategy.weights = Weights(*weights);
+    if (const Json* force = Find("force")) {
+      // Any integer, as the SDK takes it: an index outside the branches gives the control.
+      if (!force->is_number_integer())
+        Refuse("\"force\" must be an integer (a variation index)", "For example {\"force\": 1}.");
+      strategy.force = force->get<std::int64_t>();
+    }
+  }
+
+ private:
+  [[noreturn]] void Refuse(const std::string& why, std::string hint = {}) const {
+    RefuseGrowthBookParams(experiment_, why, std::move(hint));
+  }
+
+  const Json* Find(const char* key) const {
+    auto it = params_.find(key);
+    return it == params_.end() ? nullptr : &*it;
+  }
+
+  // The SDK treats an empty string as absent; here absent is spelt by leaving the parameter out.
+  std::string NonEmptyText(const Json& value, const char* key, const char* when_absent) const {
+    if (!value.is_string() || value.get_ref<const std::string&>().empty())
+      Refuse(Quoted(key) + " must be a non-empty string",
+             "Leave \"" + std::string(key) + "\" out for " + when_absent + ".");
+    return value.get<std::string>();
+  }
+
+  double Fraction(const Json& value, const std::string& what) const {
+    double number = value.is_number() ? value.get<double>() : std::nan("");
+    if (!(number >= 0 && number <= 1)) Refuse(what + " must be a number from 0 to 1");  // NaN fails too
+    return number;
+  }
+
+  void RequireOnePerBranch(const Json& value, const char* key, const char* example) const {
+    if (!value.is_array() || value.size() != branch_count_)
+      Refuse(Quoted(key) + " must be an array with one element per branch (" + std::to_string(branch_count_) + ")",
+             std::string("For example ") + example + ", in the order of the branches.");
+  }
+
+  std::vector<std::pair<double, double>> Ranges(const Json& value) const {
+    RequireOnePerBranch(value, "ranges", "{\"ranges\": [[0, 0.5], [0.5, 1]]}");
+    std::vector<std::pair<double, double>> ranges;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      const Json& range = value[i];
+      std::string what = "\"ranges\"[" + std::to_string(i) + "]";
+      if (!range.is_array() || range.size() != 2) Refuse(what + " must be an array [start, end]");
+      double start = Fraction(range[0], what + " start");
+      double end = Fraction(range[1], what + " end");
+      if (start > end) Refuse(what + " must not start after it ends");
+      ranges.emplace_back(start, end);
+    }
+    return ranges;
+  }
+
+  std::vector<double> Weights(const Json& value) const {
+    RequireOnePerBranch(value, "weights", "{\"weights\": [0.4, 0.6]}");
+    std::vector<double> weights;
+    double total = 0;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      weights.push_back(Fraction(value[i], "\"weights\"[" + std::to_string(i) + "]"));
+      total = weights.back() + total;  // summed as the SDK sums them
+    }
+    // The SDK would silently split equally instead: refuse what it would ignore.
+    if (total < 0.99 || total > 1.01)
+      Refuse("\"weights\" must add up to 1 (within 0.01)", "They add up to " + Json(total).dump() + ".");
+    return weights;
+  }
+
+  const std::string& experiment_;
+  const Json& params_;
+  std::size_t branch_count_;
+};
+
+// Integral values as integers, so that the catalog shows 1 and [0, 0.5] rather than 1.0 and [0.0, 0.5].
+Json Number(double value) {
+  if (value == std::floor(value) && std::fabs(value) <= 1) return static_cast<std::int64_t>(value);
+  return value;
+}
+
 }  // namespace
 
 const char* StrategyName(StrategyKind kind) {
@@ -76,15 +185,19 @@ Strategy ParseStrategy(const std::string& experiment, std::string_view name, std
     if (name == candidate.name) info = &candidate;
   if (info == nullptr)
     throw Error(ErrorKind::kInvalidParameter, "unknown assignment strategy " + Quoted(std::string(name)), {},
-                "The strategies are hash, modulo, attribute, group, percentage, fixed and round_robin.");
+                "The strategies are hash, modulo, attribute, group, percentage, fixed, round_robin and growthbook.");
   const std::string strategy_name = info->name;
 
+  auto refuse = [&](const std::string& why) {
+    if (info->kind == StrategyKind::kGrowthBook) RefuseGrowthBookParams(experiment, why);
+    RefuseParams(strategy_name, why);
+  };
   Json params = Json::parse(params_json.begin(), params_json.end(), nullptr, /*allow_exceptions=*/false);
-  if (params.is_discarded() || !params.is_object()) RefuseParams(strategy_name, "parameters must be a JSON object");
+  if (params.is_discarded() || !params.is_object()) refuse("parameters must be a JSON object");
   for (const auto& item : params.items()) {
     const auto& allowed = info->params;
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* p) { return item.key() == p; }))
-      RefuseParams(strategy_name, "unknown parameter " + Quoted(item.key()));
+      refuse("unknown parameter " + Quoted(item.key()));
   }
 
   Strategy strategy;
@@ -126,6 +239,9 @@ Strategy ParseStrategy(const std::string& experiment, std::string_view name, std
       strategy.branch = RequireString(strategy_name, params["branch"], "\"branch\"");
       RequireBranch(experiment, branches, strategy.branch);
       break;
+    case StrategyKind::kGrowthBook:
+      GrowthBookParams(experiment, params, branches.size()).ParseInto(strategy);
+      break;
   }
   return strategy;
 }
@@ -153,6 +269,25 @@ std::string StrategyParamsJson(const Strategy& strategy) {
     case StrategyKind::kFixed:
       params["branch"] = strategy.branch;
       break;
+    case StrategyKind::kGrowthBook: {
+      params["hash_version"] = strategy.hash_version;
+      params["coverage"] = Number(strategy.growthbook_coverage);
+      if (strategy.seed) params["seed"] = *strategy.seed;
+      if (strategy.hash_attribute) params["hash_attribute"] = *strategy.hash_attribute;
+      if (strategy.fallback_attribute) params["fallback_attribute"] = *strategy.fallback_attribute;
+      if (strategy.ranges) {
+        Json ranges = Json::array();
+        for (const auto& [start, end] : *strategy.ranges) ranges.push_back({Number(start), Number(end)});
+        params["ranges"] = ranges;
+      }
+      if (strategy.weights) {
+        Json weights = Json::array();
+        for (double weight : *strategy.weights) weights.push_back(Number(weight));
+        params["weights"] = weights;
+      }
+      if (strategy.force) params["force"] = *strategy.force;
+      break;
+    }
   }
   return params.dump();
 }

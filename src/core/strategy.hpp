@@ -7,9 +7,13 @@
 //   percentage  {"coverage": 0..100}: a rollout; only that share of users enters the split
 //   fixed       {"branch": b}: always b
 //   round_robin the next branch in turn (branches with a 0% allocation are skipped)
+//   growthbook  GrowthBook SDK bucketing (core/growthbook.hpp): {"hash_version": 1|2, "seed": s,
+//               "coverage": 0..1, "hash_attribute": a, "fallback_attribute": a,
+//               "ranges": [[start, end], ...], "weights": [w, ...], "force": i}, all optional
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,7 +21,7 @@
 
 namespace abtest {
 
-enum class StrategyKind { kHash, kModulo, kAttribute, kGroup, kPercentage, kFixed, kRoundRobin };
+enum class StrategyKind { kHash, kModulo, kAttribute, kGroup, kPercentage, kFixed, kRoundRobin, kGrowthBook };
 
 // Upper bound for the modulo divisor, so that the seed's range arithmetic cannot overflow.
 constexpr std::uint64_t kMaxModuloDivisor = 1000000000000ULL;
@@ -29,6 +33,19 @@ struct Strategy {
   std::vector<std::pair<std::string, std::string>> mapping;   // attribute, group: key -> branch
   int coverage = 10000;                                       // percentage, basis points
   std::string branch;                                         // fixed
+
+  // growthbook. Ranges, when given, decide alone (the SDK then ignores coverage and weights).
+  int hash_version = 2;                           // 1 or 2
+  std::optional<std::string> seed;                // absent: the experiment name
+  double growthbook_coverage = 1;                 // share of users in the experiment, 0..1
+  std::optional<std::string> hash_attribute;      // absent: the user_id argument
+  std::optional<std::string> fallback_attribute;  // hashed when the hash attribute is missing
+  std::optional<std::vector<double>> weights;     // one per branch; absent: the allocations
+  // GrowthBook's experiment-level force: users who would be in the experiment get this
+  // variation instead, and are not in it (an index outside the branches: the control).
+  std::optional<std::int64_t> force;
+  // One [start, end) per branch.
+  std::optional<std::vector<std::pair<double, double>>> ranges;
 };
 
 const char* StrategyName(StrategyKind kind);

@@ -1,0 +1,163 @@
+#include "core/growthbook.hpp"
+
+#include <limits>
+#include <string>
+
+namespace abtest::growthbook {
+namespace {
+
+constexpr std::uint32_t kFnvOffsetBasis = 0x811C9DC5u;
+constexpr std::uint32_t kFnvPrime = 0x01000193u;
+constexpr std::uint32_t kReplacementCharacter = 0xFFFD;
+
+// Calls `emit` with each UTF-16 code unit of the text `utf8` decodes to, following the WHATWG
+// UTF-8 decoder (TextDecoder): a byte that cannot continue a sequence ends it with one U+FFFD
+// and is then read afresh, so each maximal ill-formed subsequence costs exactly one U+FFFD.
+template <typename Emit>
+void ForEachUtf16Unit(std::string_view utf8, Emit&& emit) {
+  std::uint32_t code_point = 0;
+  int bytes_needed = 0;
+  int bytes_seen = 0;
+  unsigned char lower = 0x80;  // the range the next continuation byte must fall in; narrower
+  unsigned char upper = 0xBF;  // after E0, ED, F0 and F4 to refuse overlongs, surrogates and > U+10FFFF
+  std::size_t i = 0;
+  while (i < utf8.size()) {
+    const auto byte = static_cast<unsigned char>(utf8[i]);
+    if (bytes_needed == 0) {
+      ++i;
+      if (byte <= 0x7F) {
+        emit(byte);
+      } else if (byte >= 0xC2 && byte <= 0xDF) {
+        bytes_needed = 1;
+        code_point = byte & 0x1Fu;
+      } else if (byte >= 0xE0 && byte <= 0xEF) {
+        if (byte == 0xE0) lower = 0xA0;
+        if (byte == 0xED) upper = 0x9F;
+        bytes_needed = 2;
+        code_point = byte & 0x0Fu;
+      } else if (byte >= 0xF0 && byte <= 0xF4) {
+        if (byte == 0xF0) lower = 0x90;
+        if (byte == 0xF4) upper = 0x8F;
+        bytes_needed = 3;
+        code_point = byte & 0x07u;
+      } else {
+        emit(kReplacementCharacter);
+      }
+      continue;
+    }
+    if (byte < lower || byte > upper) {
+      // Not consumed: the byte may start the next sequence.
+      code_point = 0;
+      bytes_needed = bytes_seen = 0;
+      lower = 0x80;
+      upper = 0xBF;
+      emit(kReplacementCharacter);
+      continue;
+    }
+    ++i;
+    lower = 0x80;
+    upper = 0xBF;
+    code_point = (code_point << 6) | (byte & 0x3Fu);
+    if (++bytes_seen < bytes_needed) continue;
+    if (code_point < 0x10000) {
+      emit(code_point);
+    } else {
+      // Outside the BMP a JavaScript string holds a surrogate pair.
+      emit(0xD800 + ((code_point - 0x10000) >> 10));
+      emit(0xDC00 + ((code_point - 0x10000) & 0x3FF));
+    }
+    code_point = 0;
+    bytes_needed = bytes_seen = 0;
+  }
+  if (bytes_needed != 0) emit(kReplacementCharacter);  // truncated at the end
+}
+
+// FNV-1a is a fold over the code units, so hashing a + b is hashing a, then b: JavaScript's
+// concatenation needs no copy. Each part decodes on its own, as each is its own JS string.
+std::uint32_t Fnv1aContinue(std::uint32_t state, std::string_view utf8) {
+  ForEachUtf16Unit(utf8, [&state](std::uint32_t unit) { state = (state ^ unit) * kFnvPrime; });
+  return state;
+}
+
+// BucketRanges without copying the weights; `weights` null means absent.
+std::vector<Range> RangesOf(int num_variations, double coverage, const std::vector<double>* weights) {
+  // Comparisons, not std::clamp: a NaN coverage passes through as in the SDK.
+  if (coverage < 0) {
+    coverage = 0;
+  } else if (coverage > 1) {
+    coverage = 1;
+  }
+
+  const std::vector<double> equal = EqualWeights(num_variations);
+  const std::vector<double>* chosen = weights ? weights : &equal;
+  if (static_cast<long long>(chosen->size()) != num_variations) chosen = &equal;
+  double total = 0;
+  for (double weight : *chosen) total = weight + total;  // summed from the first, as Array.reduce
+  if (total < 0.99 || total > 1.01) chosen = &equal;
+
+  std::vector<Range> ranges;
+  ranges.reserve(chosen->size());
+  double cumulative = 0;
+  for (double weight : *chosen) {
+    double start = cumulative;
+    cumulative += weight;
+    // Rounded on its own, as in JavaScript: fused into a multiply-add (GCC does so by default where
+    // the CPU has FMA, clang under -ffp-contract=fast) a range's end could move by an ulp.
+    volatile double scaled = coverage * weight;
+    ranges.emplace_back(start, start + scaled);
+  }
+  return ranges;
+}
+
+}  // namespace
+
+std::uint32_t Fnv1a32(std::string_view utf8) { return Fnv1aContinue(kFnvOffsetBasis, utf8); }
+
+std::optional<double> Hash(std::string_view seed, std::string_view value, int version) {
+  if (version == 2) {
+    std::uint32_t first = Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, seed), value);
+    return static_cast<double>(Fnv1a32(std::to_string(first)) % 10000) / 10000;
+  }
+  if (version == 1)
+    return static_cast<double>(Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, value), seed) % 1000) / 1000;
+  return std::nullopt;
+}
+
+std::vector<double> EqualWeights(int n) {
+  if (n <= 0) return {};
+  return std::vector<double>(static_cast<std::size_t>(n), 1.0 / n);
+}
+
+std::vector<Range> BucketRanges(int num_variations, double coverage,
+                                const std::optional<std::vector<double>>& weights) {
+  return RangesOf(num_variations, coverage, weights ? &*weights : nullptr);
+}
+
+bool InRange(double n, const Range& range) { return n >= range.first && n < range.second; }
+
+int ChooseVariation(double n, const std::vector<Range>& ranges) {
+  for (std::size_t i = 0; i < ranges.size(); ++i)
+    if (InRange(n, ranges[i])) return static_cast<int>(i);
+  return -1;
+}
+
+bool InNamespace(std::string_view hash_value, std::string_view namespace_id, double start, double end) {
+  std::optional<double> n = Hash("__" + std::string(namespace_id), hash_value, 1);
+  return n && *n >= start && *n < end;
+}
+
+Decision Choose(const Strategy& strategy, std::string_view experiment_name, std::string_view hash_value,
+                const std::vector<double>& allocation_weights) {
+  constexpr double kNoBucket = std::numeric_limits<double>::quiet_NaN();
+  if (hash_value.empty()) return {-1, kNoBucket};
+  // The SDK seeds with `seed || key`: an empty seed means the experiment's own name.
+  std::string_view seed = strategy.seed && !strategy.seed->empty() ? std::string_view(*strategy.seed) : experiment_name;
+  std::optional<double> n = Hash(seed, hash_value, strategy.hash_version);
+  if (!n) return {-1, kNoBucket};
+  if (strategy.ranges) return {ChooseVariation(*n, *strategy.ranges), *n};
+  const int branch_count = static_cast<int>(allocation_weights.size());
+  const std::vector<double>& weights = strategy.weights ? *strategy.weights : allocation_weights;
+  return {ChooseVariation(*n, RangesOf(branch_count, strategy.growthbook_coverage, &weights)), *n};
+}
+
+}  // namespace abtest::growthbook
