@@ -71,6 +71,15 @@ SELECT ab_start('e');
 SELECT ab_create_experiment('loose', ARRAY['control','treatment'], ARRAY[50,50]);
 SELECT ab_configure('loose', sticky => false);
 SELECT ab_start('loose');
+-- Targeting: three clauses over a five-key attributes object (issue #11's bench).
+SELECT ab_create_experiment('targeted', ARRAY['control','treatment'], ARRAY[50,50]);
+SELECT ab_configure('targeted', sticky => false,
+    condition => '{"country": {"$in": ["DE", "AT", "CH"]}, "os": "iOS", "app_version": {"$vgte": "4.2.0"}}');
+SELECT ab_start('targeted');
+SELECT ab_create_experiment('growthbook', ARRAY['control','treatment'], ARRAY[50,50]);
+SELECT ab_configure('growthbook', sticky => false);
+SELECT ab_set_assignment('growthbook', 'growthbook', '{"coverage": 0.8}');
+SELECT ab_start('growthbook');
 -- Waits until the flush worker has written everything queued, so that it does not
 -- compete with the next measurement.
 CREATE FUNCTION bench_wait_for_flush() RETURNS void LANGUAGE plpgsql AS $$
@@ -117,6 +126,10 @@ add_query "plpgsql_route, new users" "$PL_ROWS" \
 # Runs right after "new users", so every user already has a row: the lookup path.
 add_query "plpgsql_route, returning users" "$PL_ROWS" \
     "SELECT count(plpgsql_route('e', i::text)) FROM generate_series(1, $PL_ROWS) i"
+add_query "ab_route_user, not sticky, 3-clause condition" "$ROWS" \
+    "SELECT count(ab_route_user('targeted', i::text, attributes => '{\"country\": \"DE\", \"os\": \"iOS\", \"app_version\": \"4.3.1\", \"plan\": \"pro\", \"age\": 34}')) FROM generate_series(1, $ROWS) i"
+add_query "ab_route_user, growthbook strategy, not sticky" "$ROWS" \
+    "SELECT count(ab_route_user('growthbook', i::text)) FROM generate_series(1, $ROWS) i"
 
 # Round-robin (run 0 is a warm-up): a load change on the machine then hits
 # every query alike instead of skewing one of them. All rounds run in one session,
@@ -176,6 +189,8 @@ verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r != "n/a" && r <= t) ? "met"
 route_ratio="$(ratio "${medians[1]}")"
 new_ratio="$(ratio "${medians[2]}")"
 returning_ratio="$(ratio "${medians[3]}")"
+condition_ratio="$(ratio "${medians[7]}")"
+growthbook_ratio="$(ratio "${medians[8]}")"
 
 # Throughput with 2 clients over random users, against the same with hashtext.
 abtest_header "pgbench, 2 clients, ${PGBENCH_SECONDS:-15} s each"
@@ -238,6 +253,8 @@ table="$(
     echo "- ab_route_user, not sticky ≤ 1.5 × hashtext: $route_ratio × — $(verdict "$route_ratio" 1.5)"
     echo "- sticky, 1M new users ≤ 2.0 × hashtext: $new_ratio × — $(verdict "$new_ratio" 2.0)"
     echo "- sticky, 1M returning users ≤ 1.5 × hashtext: $returning_ratio × — $(verdict "$returning_ratio" 1.5)"
+    echo "- not sticky, a 3-clause condition on 5 attributes ≤ 2.0 × hashtext: $condition_ratio × — $(verdict "$condition_ratio" 2.0)"
+    echo "- not sticky, growthbook strategy ≤ 1.5 × hashtext: $growthbook_ratio × — $(verdict "$growthbook_ratio" 1.5)"
     echo
     echo "The floor under a sticky lookup (bench/memory_latency.cpp): one random read in 160 MB"
     echo "of shared memory takes $read_ns ns here, $read_ratio × a whole hashtext call ($hashtext_ns ns)."

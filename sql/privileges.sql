@@ -34,6 +34,9 @@ SELECT ab_route_user('priv', 'u1') IS NOT NULL AS routed, ab_bucket('priv', 'u1'
 SET abtest.sticky_durability = sync;  -- writes the log, as the catalog's owner
 SELECT ab_route_user('priv', 'u2') IS NOT NULL AS routed_and_logged;
 RESET abtest.sticky_durability;
+-- Conditions and GrowthBook hashes are pure functions, for everyone.
+SELECT ab_eval_condition('{"country": "DE"}', '{"country": "DE"}') AS condition_holds,
+       ab_growthbook_hash('seed', 'u1', 2) BETWEEN 0 AND 1 AS hashed;
 -- It records outcomes, too.
 SELECT ab_record_query('priv', 'control', 12.5, true), ab_record_event('priv', 'treatment', 'purchase', 20);
 -- and is refused everything else.
@@ -59,6 +62,12 @@ SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
   $q$SELECT * FROM ab_srm('priv')$q$,
   $q$SELECT ab_sample_size(0.1, 0.01)$q$,
   $q$SELECT * FROM ab_report('priv')$q$,
+  $q$SELECT ab_configure('priv', condition => '{"country": "DE"}')$q$,
+  $q$SELECT ab_force('priv', 'u1', 'treatment')$q$,
+  $q$SELECT ab_unforce('priv', 'u1')$q$,
+  $q$SELECT * FROM ab_explain('priv', 'u1')$q$,
+  $q$SELECT * FROM abtest.forced_users$q$,
+  $q$SELECT * FROM abtest.namespace_overview$q$,
   $q$SELECT * FROM abtest.branch_metrics$q$,
   $q$DELETE FROM abtest.event_metrics$q$,
   $q$SELECT * FROM abtest.assignments$q$,

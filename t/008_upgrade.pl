@@ -1,5 +1,6 @@
 # The upgrade path: install version 1.0, fill it (experiments, sticky assignments,
-# metrics), ALTER EXTENSION abtest UPDATE, and find everything as it was.
+# metrics, a grant), ALTER EXTENSION abtest UPDATE through 1.1 to 1.2, and find
+# everything as it was. The library of this build works with the 1.0 catalog too.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -21,7 +22,13 @@ $node->safe_psql('postgres', q{
 	  FROM generate_series(1, 2000) g;
 	SELECT count(ab_record_query('up', 'control', g, g % 3 <> 0)) FROM generate_series(1, 500) g;
 	SELECT ab_record_event('up', 'treatment', 'revenue', 42);
+	CREATE ROLE upgrade_admin;
+	GRANT EXECUTE ON FUNCTION ab_configure(text, boolean, text[], text[], bigint, double precision, boolean,
+	                                       boolean, interval, text) TO upgrade_admin;
+	SELECT ab_configure('up', min_sample_size => 200);
 });
+is($node->safe_psql('postgres', q{SELECT min_sample_size FROM abtest.experiments WHERE name = 'up'}), '200',
+	'this build configures a 1.0 catalog');
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.0',
 	'version 1.0 installed');
 $node->poll_query_until('postgres', q{
@@ -38,13 +45,26 @@ my $state = q{
 my $before = $node->safe_psql('postgres', $state);
 
 $node->safe_psql('postgres', 'ALTER EXTENSION abtest UPDATE');
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.1',
-	'updated to 1.1');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.2',
+	'updated to 1.2');
 is($node->safe_psql('postgres', $state), $before, 'experiments, assignments and metrics are unchanged');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE ab_route_user('up', user_id) <> branch}),
 	'0', 'every user keeps their branch');
 like($node->safe_psql('postgres', q{SELECT obj_description('abtest.assignments'::regclass)}),
 	qr/assignment log/, 'the update applied its change');
+is($node->safe_psql('postgres', q{
+	SELECT has_function_privilege('upgrade_admin', 'ab_configure(text, boolean, text[], text[], bigint,
+	  double precision, boolean, boolean, interval, text, jsonb, text, numeric[])', 'EXECUTE')}),
+	't', 'the grant on ab_configure survives its new arguments');
+$node->safe_psql('postgres', q{
+	SELECT ab_configure('up', condition => '{"country": "DE"}');
+	SELECT ab_force('up', 'qa', 'treatment');
+});
+is($node->safe_psql('postgres', q{
+	SELECT ab_route_user('up', 'qa') || ' ' || (SELECT reason FROM ab_explain('up', 'new', attributes => '{"country": "FR"}'))}),
+	'treatment condition', 'targeting works after the update');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE ab_route_user('up', user_id) <> branch}),
+	'0', 'sticky users keep their branch whatever the new condition says');
 
 # After a restart the updated extension still finds everything.
 $node->restart;
@@ -53,10 +73,10 @@ is($node->safe_psql('postgres', $state), $before, 'and after a restart');
 # A fresh install gets the default version through the same path.
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION abtest');
-is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.1',
-	'a new install is at 1.1');
-is($node->safe_psql('fresh', q{SELECT obj_description('abtest.assignments'::regclass) IS NOT NULL}), 't',
-	'with the 1.1 catalog');
+is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.2',
+	'a new install is at 1.2');
+is($node->safe_psql('fresh', q{SELECT obj_description('abtest.forced_users'::regclass) IS NOT NULL}), 't',
+	'with the 1.2 catalog');
 
 $node->stop;
 done_testing();

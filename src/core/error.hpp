@@ -13,6 +13,7 @@ enum class ErrorKind {
   kUndefinedObject,   // 42704 undefined_object
   kDuplicateObject,   // 42710 duplicate_object
   kWrongState,        // 55000 object_not_in_prerequisite_state
+  kExclusion,         // 23P01 exclusion_violation (overlapping namespace ranges)
   kProgramLimit,      // 54000 program_limit_exceeded
   kInternal,          // XX000 internal_error: a bug, never a user's mistake
 };

@@ -1,12 +1,24 @@
 #include "core/experiment.hpp"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <tuple>
 
 #include "core/allocation.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
 
 namespace abtest {
+
+std::string FormatFraction(double value) {
+  char text[32];
+  for (int digits = 15; digits <= 17; ++digits) {  // the shortest that reads back exactly
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  return text;
+}
 
 Experiment Experiment::Create(std::string name, std::vector<std::string> branch_names,
                               const std::optional<std::vector<std::string>>& allocation,
@@ -130,6 +142,31 @@ void Experiment::Configure(const ConfigChange& change) {
   if (change.salt) {
     ValidateName("salt", *change.salt);
     next.salt = *change.salt;
+  }
+  if (change.condition) {
+    if (*change.condition == "{}") next.condition.reset();
+    else next.condition = change.condition;
+  }
+  if (change.namespace_name && change.namespace_name->empty()) {
+    if (change.namespace_range)
+      throw Error(ErrorKind::kInvalidParameter, "namespace_range needs a namespace", {},
+                  "Name the namespace the range is in: namespace => 'checkout'.");
+    next.namespace_range.reset();
+  } else if (change.namespace_name || change.namespace_range) {
+    if (!change.namespace_name && !next.namespace_range)
+      throw Error(ErrorKind::kInvalidParameter, "namespace_range needs a namespace", {},
+                  "Name the namespace the range is in: namespace => 'checkout'.");
+    NamespaceRange range = next.namespace_range.value_or(NamespaceRange{});
+    if (change.namespace_name) {
+      ValidateName("namespace", *change.namespace_name);
+      range.name = *change.namespace_name;
+    }
+    if (change.namespace_range) std::tie(range.start, range.end) = *change.namespace_range;
+    if (!(range.start >= 0.0 && range.start < range.end && range.end <= 1.0))  // also refuses NaN
+      throw Error(ErrorKind::kInvalidParameter, "namespace_range must be {start, end} with 0 <= start < end <= 1",
+                  "It is {" + FormatFraction(range.start) + ", " + FormatFraction(range.end) + "}.",
+                  "For example namespace_range => '{0, 0.5}'.");
+    next.namespace_range = range;
   }
   config = std::move(next);
 }

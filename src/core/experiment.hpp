@@ -25,6 +25,14 @@ struct Branch {
   int allocation = 0;  // basis points
 };
 
+// Experiments that share a namespace and have non-overlapping ranges never share a
+// user: each user has one position in [0, 1) per namespace (GrowthBook's namespace hash).
+struct NamespaceRange {
+  std::string name;
+  double start = 0;  // 0 <= start < end <= 1
+  double end = 1;
+};
+
 struct Config {
   bool sticky = true;
   bool allow_reassignment = false;
@@ -35,6 +43,10 @@ struct Config {
   bool auto_complete = false;
   std::optional<std::string> max_duration;  // interval text; NULL means no limit
   std::string salt;                         // hashing salt; the experiment name by default
+  // Targeting: a GrowthBook condition over the user's attributes (canonical JSON text),
+  // absent when everyone may enter.
+  std::optional<std::string> condition;
+  std::optional<NamespaceRange> namespace_range;  // absent: in no namespace
 };
 
 // ab_configure's arguments: an unset field leaves that setting as it is.
@@ -49,6 +61,9 @@ struct ConfigChange {
   std::optional<std::string> max_duration;
   std::optional<double> max_duration_seconds;  // how the glue tells the core its sign
   std::optional<std::string> salt;
+  std::optional<std::string> condition;  // JSON text; "{}" removes the condition
+  std::optional<std::string> namespace_name;  // "" leaves the namespace
+  std::optional<std::pair<double, double>> namespace_range;  // with a namespace; default [0, 1)
 };
 
 struct Experiment {
@@ -63,6 +78,9 @@ struct Experiment {
   std::optional<std::string> winner;
   Config config;
   Strategy strategy;
+  // Users forced into a branch (ab_force), for QA: sorted by user id. They get that
+  // branch whatever else holds, and are not in the experiment's counts.
+  std::vector<std::pair<std::string, std::string>> forced_users;
   bool is_default = false;
 
   // A new draft experiment. Without `allocation` (percent texts) the split is equal.
@@ -83,5 +101,8 @@ struct Experiment {
   void Configure(const ConfigChange& change);
   void SetAssignment(std::string_view strategy_name, std::string_view params_json);
 };
+
+// A fraction as the shortest text that reads back exactly.
+std::string FormatFraction(double value);
 
 }  // namespace abtest

@@ -71,6 +71,33 @@ double Number(const Json& doc, const char* key) {
 
 Json OptionalToJson(const std::optional<std::string>& value) { return value ? Json(*value) : Json(nullptr); }
 
+// Targeting came with catalog 1.2: a document of an older catalog has none of these keys.
+void ReadTargeting(const Json& doc, Experiment& e) {
+  ConfigChange targeting;
+  auto condition = doc.find("condition");
+  if (condition != doc.end() && !condition->is_null()) {
+    if (!condition->is_object()) Corrupt("condition is not an object");
+    targeting.condition = condition->dump();
+  }
+  targeting.namespace_name = OptionalText(doc, "namespace");
+  auto range = doc.find("namespace_range");
+  if (range != doc.end() && !range->is_null()) {
+    if (!range->is_array() || range->size() != 2 || !(*range)[0].is_number() || !(*range)[1].is_number())
+      Corrupt("namespace_range is not {start, end}");
+    targeting.namespace_range = std::make_pair((*range)[0].get<double>(), (*range)[1].get<double>());
+  }
+  e.Configure(targeting);
+  auto forced = doc.find("forced_users");
+  if (forced != doc.end() && !forced->is_null()) {
+    if (!forced->is_object()) Corrupt("forced_users is not an object");
+    for (const auto& [user, branch] : forced->items()) {
+      if (!branch.is_string()) Corrupt("forced_users holds a non-text branch");
+      e.RequireBranch(branch.get<std::string>());
+      e.forced_users.emplace_back(user, branch.get<std::string>());
+    }
+  }
+}
+
 Experiment FromDocument(const Json& doc) {
   if (!doc.is_object()) Corrupt("not an object");
   std::vector<std::string> names = TextList(doc, "branches");
@@ -105,6 +132,7 @@ Experiment FromDocument(const Json& doc) {
   e.config.max_duration = OptionalText(doc, "max_duration");  // the catalog's interval type checked it
   e.SetAssignment(Text(doc, "strategy"), Field(doc, "strategy_params").dump());
   e.is_default = Boolean(doc, "is_default");
+  ReadTargeting(doc, e);
   return e;
 }
 
@@ -142,6 +170,14 @@ std::string ExperimentToJson(const Experiment& e) {
       {"strategy_params", Json::parse(StrategyParamsJson(e.strategy))},
       {"is_default", e.is_default},
   };
+  doc["condition"] = e.config.condition ? Json::parse(*e.config.condition) : Json(nullptr);
+  doc["namespace"] = e.config.namespace_range ? Json(e.config.namespace_range->name) : Json(nullptr);
+  doc["namespace_range"] = e.config.namespace_range
+                               ? Json::array({e.config.namespace_range->start, e.config.namespace_range->end})
+                               : Json(nullptr);
+  Json forced = Json::object();
+  for (const auto& [user, branch] : e.forced_users) forced[user] = branch;
+  doc["forced_users"] = forced;
   return doc.dump();
 }
 

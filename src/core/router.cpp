@@ -1,20 +1,45 @@
 #include "core/router.hpp"
 
+#include <cmath>
 #include <limits>
+#include <memory>
 
 #include "core/allocation.hpp"
 #include "core/error.hpp"
+#include "core/growthbook.hpp"
 #include "core/hashing.hpp"
 
 namespace abtest {
+namespace {
 
-CompiledExperiment::CompiledExperiment(Experiment experiment) : model_(std::move(experiment)) {
+// Stands in where no regex engine was given: only a condition with $regex needs one.
+class NoRegexEngine final : public RegexEngine {
+ public:
+  std::shared_ptr<const CompiledRegex> Compile(std::string_view, bool) override {
+    throw Error(ErrorKind::kInternal, "a condition with $regex was compiled without a regular expression engine");
+  }
+};
+
+const Json& EmptyAttributes() {
+  static const Json empty = Json::object();
+  return empty;
+}
+
+}  // namespace
+
+CompiledExperiment::CompiledExperiment(Experiment experiment, RegexEngine* regex) : model_(std::move(experiment)) {
   int cumulative = 0;
   for (std::size_t i = 0; i < model_.branches.size(); ++i) {
     cumulative += model_.branches[i].allocation;
     upper_bounds_.push_back(cumulative);
+    allocation_weights_.push_back(static_cast<double>(model_.branches[i].allocation) / kBuckets);
     if (model_.branches[i].allocation > 0) turn_branches_.push_back(static_cast<int>(i));
   }
+  // An equal split is GrowthBook's equal weights (1/n each), not its rounding to basis
+  // points (33.34/33.33/33.33), so that users near a boundary land as in the SDKs.
+  std::vector<int> shares;
+  for (const auto& branch : model_.branches) shares.push_back(branch.allocation);
+  if (shares == EqualSplit(shares.size())) allocation_weights_ = growthbook::EqualWeights(static_cast<int>(shares.size()));
   seed_ = SaltSeed(model_.config.salt);
   std::string assignment = model_.config.salt + '\n' + StrategyName(model_.strategy.kind) + '\n' +
                            StrategyParamsJson(model_.strategy);
@@ -25,6 +50,25 @@ CompiledExperiment::CompiledExperiment(Experiment experiment) : model_(std::move
   for (const auto& [key, branch] : model_.strategy.mapping) mapping_.emplace(key, model_.RequireBranch(branch));
   included_.insert(model_.config.included_groups.begin(), model_.config.included_groups.end());
   excluded_.insert(model_.config.excluded_groups.begin(), model_.config.excluded_groups.end());
+  for (const auto& [user, branch] : model_.forced_users) forced_.emplace(user, model_.RequireBranch(branch));
+  if (model_.config.condition) {
+    NoRegexEngine none;
+    condition_ = Condition::Compile(Json::parse(*model_.config.condition), Json::object(), regex ? *regex : none,
+                                    ConditionMode::kStrict);
+  }
+}
+
+std::optional<int> CompiledExperiment::Forced(std::string_view user_id) const {
+  if (forced_.empty()) return std::nullopt;
+  auto it = forced_.find(user_id);
+  if (it == forced_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool CompiledExperiment::uses_attributes() const {
+  const Strategy& strategy = model_.strategy;
+  return !condition_.empty() || strategy.kind == StrategyKind::kAttribute ||
+         (strategy.kind == StrategyKind::kGrowthBook && strategy.hash_attribute.has_value());
 }
 
 int CompiledExperiment::BranchOfBucket(int bucket) const {
@@ -41,8 +85,12 @@ bool CompiledExperiment::uses_groups() const {
   return !included_.empty() || !excluded_.empty() || model_.strategy.kind == StrategyKind::kGroup;
 }
 
+int CompiledExperiment::CoverageBucket(std::string_view user_id) const {
+  return BucketOf(UserHash(user_id, coverage_seed_));
+}
+
 bool CompiledExperiment::InCoverage(std::string_view user_id) const {
-  return BucketOf(UserHash(user_id, coverage_seed_)) < model_.strategy.coverage;
+  return CoverageBucket(user_id) < model_.strategy.coverage;
 }
 
 std::optional<int> CompiledExperiment::Mapped(std::string_view key) const {
@@ -51,13 +99,35 @@ std::optional<int> CompiledExperiment::Mapped(std::string_view key) const {
   return it->second;
 }
 
-bool CompiledExperiment::Excluded(const std::vector<std::string_view>& groups) const {
+bool CompiledExperiment::ExcludedByGroup(const std::vector<std::string_view>& groups) const {
   for (auto group : groups)
     if (excluded_.count(group) != 0) return true;
+  return false;
+}
+
+bool CompiledExperiment::Excluded(const std::vector<std::string_view>& groups) const {
+  if (ExcludedByGroup(groups)) return true;
   if (included_.empty()) return false;
   for (auto group : groups)
     if (included_.count(group) != 0) return false;
   return true;
+}
+
+const char* RouteReasonName(RouteReason reason) {
+  switch (reason) {
+    case RouteReason::kPaused: return "paused";
+    case RouteReason::kCompleted: return "completed";
+    case RouteReason::kForced: return "forced";
+    case RouteReason::kExcludedGroup: return "excluded_group";
+    case RouteReason::kNotIncludedGroup: return "not_included_group";
+    case RouteReason::kSticky: return "sticky";
+    case RouteReason::kCondition: return "condition";
+    case RouteReason::kNamespace: return "namespace";
+    case RouteReason::kMissingHashAttribute: return "missing_hash_attribute";
+    case RouteReason::kCoverage: return "coverage";
+    case RouteReason::kAssigned: return "assigned";
+  }
+  return "assigned";
 }
 
 std::optional<std::uint64_t> DecimalUserId(std::string_view user_id) {
@@ -88,62 +158,140 @@ int ModuloBranch(const CompiledExperiment& experiment, std::uint64_t value) {
   return static_cast<int>(branches.size()) - 1;
 }
 
-}  // namespace
+RouteDecision In(int branch, std::optional<double> bucket = std::nullopt) {
+  RouteDecision decision;
+  decision.branch = branch;
+  decision.in_experiment = true;
+  decision.bucket = bucket;
+  return decision;
+}
 
-int Assign(const CompiledExperiment& experiment, const RouteRequest& request, RoutingEnvironment& environment) {
+RouteDecision Out(int branch, RouteReason reason, std::optional<double> bucket = std::nullopt) {
+  RouteDecision decision;
+  decision.branch = branch;
+  decision.reason = reason;
+  decision.bucket = bucket;
+  return decision;
+}
+
+double Fraction(int bucket) { return static_cast<double>(bucket) / kBuckets; }
+
+// The value GrowthBook hashes: the hash attribute (else the fallback attribute), or the
+// user id when the strategy names none. Empty counts as missing, as in the SDKs.
+std::optional<std::string> HashIdentity(const CompiledExperiment& experiment, const RouteRequest& request,
+                                        RoutingEnvironment& environment) {
+  const Strategy& strategy = experiment.model().strategy;
+  if (strategy.kind != StrategyKind::kGrowthBook || !strategy.hash_attribute) return std::string(request.user_id);
+  std::optional<std::string> value = environment.Attribute(*strategy.hash_attribute);
+  if ((!value || value->empty()) && strategy.fallback_attribute) value = environment.Attribute(*strategy.fallback_attribute);
+  if (!value || value->empty()) return std::nullopt;
+  return value;
+}
+
+RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const RouteRequest& request,
+                               RoutingEnvironment& environment, std::string_view identity) {
   const Strategy& strategy = experiment.model().strategy;
   switch (strategy.kind) {
-    case StrategyKind::kHash:
-      return experiment.BranchOfBucket(experiment.HashBucket(request.user_id));
+    case StrategyKind::kHash: {
+      int bucket = experiment.HashBucket(request.user_id);
+      return In(experiment.BranchOfBucket(bucket), Fraction(bucket));
+    }
     case StrategyKind::kModulo: {
       std::optional<std::uint64_t> number = DecimalUserId(request.user_id);
       std::uint64_t value = number ? *number : experiment.UserHashValue(request.user_id);
-      return ModuloBranch(experiment, value);
+      return In(ModuloBranch(experiment, value));
     }
     case StrategyKind::kAttribute: {
       std::optional<std::string> value = environment.Attribute(strategy.attribute);
       std::optional<int> branch = value ? experiment.Mapped(*value) : std::nullopt;
-      return branch.value_or(0);
+      return In(branch.value_or(0));
     }
     case StrategyKind::kGroup:
       for (auto group : request.groups)
-        if (std::optional<int> branch = experiment.Mapped(group)) return *branch;
-      return 0;
-    case StrategyKind::kPercentage:
-      if (!experiment.InCoverage(request.user_id)) return 0;
-      return experiment.BranchOfBucket(experiment.HashBucket(request.user_id));
+        if (std::optional<int> branch = experiment.Mapped(group)) return In(*branch);
+      return In(0);
+    case StrategyKind::kPercentage: {
+      int drawn = experiment.CoverageBucket(request.user_id);
+      if (drawn >= strategy.coverage) return Out(0, RouteReason::kCoverage, Fraction(drawn));
+      int bucket = experiment.HashBucket(request.user_id);
+      return In(experiment.BranchOfBucket(bucket), Fraction(bucket));
+    }
     case StrategyKind::kFixed:
-      return experiment.model().RequireBranch(strategy.branch);
+      return In(experiment.model().RequireBranch(strategy.branch));
     case StrategyKind::kRoundRobin: {
       const auto& turns = experiment.turn_branches();
-      return turns[environment.NextTurn(experiment) % turns.size()];
+      return In(turns[environment.NextTurn(experiment) % turns.size()]);
+    }
+    case StrategyKind::kGrowthBook: {
+      const std::string& seed = strategy.seed ? *strategy.seed : experiment.name();
+      growthbook::Decision chosen = growthbook::Choose(strategy, seed, identity, experiment.allocation_weights());
+      std::optional<double> bucket;
+      if (!std::isnan(chosen.bucket)) bucket = chosen.bucket;
+      if (chosen.variation < 0) return Out(0, RouteReason::kCoverage, bucket);
+      if (strategy.force) {
+        std::int64_t forced = *strategy.force;
+        bool valid = forced >= 0 && forced < static_cast<std::int64_t>(experiment.model().branches.size());
+        return Out(valid ? static_cast<int>(forced) : 0, RouteReason::kForced, bucket);
+      }
+      return In(chosen.variation, bucket);
     }
   }
   throw Error(ErrorKind::kInternal, "unhandled assignment strategy");
 }
 
-int Route(const CompiledExperiment& experiment, const RouteRequest& request, RoutingEnvironment& environment) {
+// Steps 7 (namespace) and 8 (strategy), after the condition.
+RouteDecision AssignWithin(const CompiledExperiment& experiment, const RouteRequest& request,
+                           RoutingEnvironment& environment, const std::string& identity) {
+  if (const auto& range = experiment.model().config.namespace_range) {
+    // GrowthBook's namespace hash, for every strategy: experiments of one namespace stay
+    // disjoint whatever their strategies, and agree with the SDKs.
+    double position = *growthbook::Hash("__" + range->name, identity, 1);
+    if (!(position >= range->start && position < range->end)) return Out(0, RouteReason::kNamespace, position);
+  }
+  return AssignByStrategy(experiment, request, environment, identity);
+}
+
+}  // namespace
+
+RouteDecision Assign(const CompiledExperiment& experiment, const RouteRequest& request,
+                     RoutingEnvironment& environment) {
+  std::optional<std::string> identity = HashIdentity(experiment, request, environment);
+  if (!identity) return Out(0, RouteReason::kMissingHashAttribute);
+  return AssignWithin(experiment, request, environment, *identity);
+}
+
+RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& request,
+                    RoutingEnvironment& environment) {
   const Experiment& model = experiment.model();
-  switch (model.state) {
-    case State::kDraft:
-    case State::kArchived:
-      throw Error(ErrorKind::kWrongState, "experiment " + Quoted(model.name) + " is not active",
-                  std::string("It is ") + StateName(model.state) + ".",
-                  model.state == State::kDraft ? "Start it with ab_start('" + model.name + "')." : std::string());
-    case State::kPaused:
-      return 0;
-    case State::kCompleted:
-      return experiment.completed_branch();
-    case State::kActive:
-      break;
+  if (model.state == State::kDraft || model.state == State::kArchived)
+    throw Error(ErrorKind::kWrongState, "experiment " + Quoted(model.name) + " is not active",
+                std::string("It is ") + StateName(model.state) + ".",
+                model.state == State::kDraft ? "Start it with ab_start('" + model.name + "')." : std::string());
+  if (std::optional<int> forced = experiment.Forced(request.user_id)) return Out(*forced, RouteReason::kForced);
+  if (model.state == State::kPaused) return Out(0, RouteReason::kPaused);
+  if (model.state == State::kCompleted) return Out(experiment.completed_branch(), RouteReason::kCompleted);
+
+  if (experiment.ExcludedByGroup(request.groups)) return Out(0, RouteReason::kExcludedGroup);
+  if (experiment.Excluded(request.groups)) return Out(0, RouteReason::kNotIncludedGroup);
+  bool sticky = model.config.sticky;
+  if (sticky) {
+    if (std::optional<int> remembered = environment.Remembered(experiment, request.user_id)) {
+      RouteDecision decision = In(*remembered);
+      decision.reason = RouteReason::kSticky;
+      decision.sticky = true;
+      return decision;
+    }
   }
-  if (experiment.Excluded(request.groups)) return 0;
-  if (model.config.sticky) {
-    if (std::optional<int> remembered = environment.Remembered(experiment, request.user_id)) return *remembered;
+  std::optional<std::string> identity = HashIdentity(experiment, request, environment);
+  if (!identity) return Out(0, RouteReason::kMissingHashAttribute);
+  if (!experiment.condition().empty()) {
+    AttributeSource* attributes = environment.Attributes();
+    JsonAttributes none(EmptyAttributes());
+    if (!experiment.condition().Matches(attributes ? *attributes : none)) return Out(0, RouteReason::kCondition);
   }
-  int branch = Assign(experiment, request, environment);
-  if (model.config.sticky) branch = environment.Remember(experiment, request.user_id, branch);
-  return branch;
+  RouteDecision decision = AssignWithin(experiment, request, environment, *identity);
+  if (sticky && decision.in_experiment) decision.branch = environment.Remember(experiment, request.user_id, decision.branch);
+  return decision;
 }
 
 }  // namespace abtest

@@ -1,12 +1,20 @@
-// Routing: which branch a user gets.
+// Routing: which branch a user gets, and whether the user is in the experiment.
 //
 // The order, for one call:
-//   1. state   draft/archived refuse; paused routes to the control; completed to the
-//              winner (or the control when there is none)
-//   2. groups  a user in an excluded group, or in no included group when some are
-//              set, gets the control
-//   3. sticky  a sticky experiment returns the user's remembered branch if any
-//   4. assign  the strategy computes a branch, which a sticky experiment remembers
+//   1. state      draft/archived refuse
+//   2. forced     a forced user (ab_force) gets that branch
+//   3. state      paused routes to the control; completed to the winner (or the control)
+//   4. groups     a user in an excluded group, or in no included group when some are
+//                 set, gets the control
+//   5. sticky     a sticky experiment returns the user's remembered branch if any: it
+//                 wins over later changes of targeting (as GrowthBook's sticky bucketing)
+//   6. condition  the targeting condition over the user's attributes
+//   7. namespace  the user's position in the namespace must fall in the range
+//   8. assign     the strategy computes a branch, which a sticky experiment remembers;
+//                 a strategy may leave the user out (coverage)
+// Only a user who reaches a branch through 5 or 8 is in the experiment: the others get
+// the control (or the forced or winning branch) and leave no trace in its counts, its
+// assignment log or its analysis.
 //
 // What needs the database or shared memory (remembered branches, the cluster-wide
 // round-robin turn, the user's attributes) comes through RoutingEnvironment.
@@ -20,14 +28,16 @@
 #include <string_view>
 #include <vector>
 
+#include "core/condition.hpp"
 #include "core/experiment.hpp"
 
 namespace abtest {
 
-// An experiment prepared for routing: everything derivable is derived once.
+// An experiment prepared for routing: everything derivable is derived once. A condition
+// with $regex needs `regex` (the glue's PostgreSQL engine); without one it is refused.
 class CompiledExperiment {
  public:
-  explicit CompiledExperiment(Experiment experiment);
+  explicit CompiledExperiment(Experiment experiment, RegexEngine* regex = nullptr);
 
   const Experiment& model() const { return model_; }
   const std::string& name() const { return model_.name; }
@@ -37,10 +47,19 @@ class CompiledExperiment {
   std::uint64_t UserHashValue(std::string_view user_id) const;  // the salted user hash
   int HashBucket(std::string_view user_id) const;  // 0..9999, the hash strategy's bucket
   bool InCoverage(std::string_view user_id) const;  // percentage strategy's draw
+  int CoverageBucket(std::string_view user_id) const;  // 0..9999, the draw's bucket
   std::optional<int> Mapped(std::string_view key) const;  // attribute / group mapping
   bool Excluded(const std::vector<std::string_view>& groups) const;
+  bool ExcludedByGroup(const std::vector<std::string_view>& groups) const;  // in an excluded group
   // Whether routing looks at the user's groups at all (lets the glue skip reading them).
   bool uses_groups() const;
+  // Whether routing reads the user's attributes (condition, attribute strategy, hash attribute).
+  bool uses_attributes() const;
+  const Condition& condition() const { return condition_; }
+  // The forced branch of a user, if any.
+  std::optional<int> Forced(std::string_view user_id) const;
+  // The allocation as fractions, GrowthBook's weights when the strategy gives none.
+  const std::vector<double>& allocation_weights() const { return allocation_weights_; }
 
   int completed_branch() const { return completed_branch_; }
   // Changes whenever the allocation, salt or strategy changes: what a user's hash-based
@@ -63,13 +82,42 @@ class CompiledExperiment {
   std::vector<int> turn_branches_;  // round robin: branches with a non-zero share
   std::map<std::string, int, std::less<>> mapping_;
   std::set<std::string, std::less<>> included_, excluded_;
+  Condition condition_;
+  std::map<std::string, int, std::less<>> forced_;
+  std::vector<double> allocation_weights_;
+};
+
+// Why a user got the branch they got (ab_explain's reason).
+enum class RouteReason {
+  kPaused,
+  kCompleted,
+  kForced,
+  kExcludedGroup,
+  kNotIncludedGroup,
+  kSticky,
+  kCondition,
+  kNamespace,
+  kMissingHashAttribute,
+  kCoverage,
+  kAssigned,
+};
+const char* RouteReasonName(RouteReason reason);
+
+struct RouteDecision {
+  int branch = 0;
+  bool in_experiment = false;  // only then is the user counted, logged and analysed
+  RouteReason reason = RouteReason::kAssigned;
+  std::optional<double> bucket;  // the hash position in [0, 1) the decision used, if any
+  bool sticky = false;           // the branch is the user's remembered one
 };
 
 class RoutingEnvironment {
  public:
   virtual ~RoutingEnvironment() = default;
-  // The user's attribute as text, if present (attribute strategy only).
+  // The user's attribute as text, if present (attribute strategy, hash attribute).
   virtual std::optional<std::string> Attribute(std::string_view name) = 0;
+  // The user's attributes for the targeting condition; nullptr stands for none ({}).
+  virtual AttributeSource* Attributes() { return nullptr; }
   // A ticket from the experiment's cluster-wide turn counter (round robin only).
   virtual std::uint64_t NextTurn(const CompiledExperiment& experiment) = 0;
   // The sticky seam: a remembered branch, and remembering a new one. Remember
@@ -84,11 +132,14 @@ struct RouteRequest {
   std::vector<std::string_view> groups;
 };
 
-// The branch index for the request; throws kWrongState for a draft or archived experiment.
-int Route(const CompiledExperiment& experiment, const RouteRequest& request, RoutingEnvironment& environment);
+// The decision for the request; throws kWrongState for a draft or archived experiment.
+RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& request,
+                    RoutingEnvironment& environment);
 
-// Step 4 alone: what the strategy gives, ignoring state, groups and stickiness.
-int Assign(const CompiledExperiment& experiment, const RouteRequest& request, RoutingEnvironment& environment);
+// Steps 7 and 8 alone: what namespace and strategy give, ignoring state, groups,
+// stickiness and the condition.
+RouteDecision Assign(const CompiledExperiment& experiment, const RouteRequest& request,
+                     RoutingEnvironment& environment);
 
 // The modulo strategy's value: a decimal user id's integer value, otherwise its hash.
 std::optional<std::uint64_t> DecimalUserId(std::string_view user_id);

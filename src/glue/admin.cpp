@@ -3,12 +3,16 @@
 // validates everything first), and stores the result; a refused change stores
 // nothing, and a rolled-back one is never seen by routing.
 
+#include <cstdlib>
+
+#include "core/condition.hpp"
 #include "core/error.hpp"
 #include "core/experiment.hpp"
 #include "glue/args.hpp"
 #include "glue/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/metrics_store.hpp"
+#include "glue/pg_regex.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky.hpp"
 #include "glue/sticky_cache.hpp"
@@ -21,6 +25,7 @@ void Modify(FunctionCallInfo fcinfo, Change&& change) {
   RequirePreloaded();
   Experiment experiment = catalog::LoadForUpdate(TextArg(fcinfo, 0, "experiment name"));
   change(experiment);
+  catalog::RequireFreeNamespaceRange(experiment);
   catalog::Save(experiment);
 }
 
@@ -42,6 +47,29 @@ std::pair<std::string, double> IntervalArg(FunctionCallInfo fcinfo, int n) {
     return DatumGetFloat8(DirectFunctionCall2(interval_part, CStringGetTextDatum("epoch"), interval));
   });
   return {text, seconds};
+}
+
+// The condition's canonical JSON text, after a strict compile: an unknown operator, a bad
+// regular expression or an ill-typed operand is refused now (22023, with its path),
+// not silently false at every routing call.
+std::string ValidatedCondition(const std::string& text) {
+  Json condition = Json::parse(text, nullptr, false);
+  if (condition.is_discarded() || !condition.is_object())
+    throw Error(ErrorKind::kInvalidParameter, "condition must be a JSON object", {},
+                "For example '{\"country\": \"DE\", \"age\": {\"$gte\": 18}}'.");
+  PgRegexEngine regex;
+  Condition::Compile(condition, Json::object(), regex, ConditionMode::kStrict);
+  return condition.dump();
+}
+
+// {start, end} as doubles; nullopt when NULL.
+std::optional<std::pair<double, double>> FractionPairArg(FunctionCallInfo fcinfo, int n, const char* what) {
+  std::optional<std::vector<std::string>> texts = NumericArrayArg(fcinfo, n, what);
+  if (!texts) return std::nullopt;
+  if (texts->size() != 2)
+    throw Error(ErrorKind::kInvalidParameter, std::string(what) + " must have two elements, {start, end}",
+                "It has " + std::to_string(texts->size()) + ".", "For example '{0, 0.5}'.");
+  return std::make_pair(std::strtod((*texts)[0].c_str(), nullptr), std::strtod((*texts)[1].c_str(), nullptr));
 }
 
 }  // namespace
@@ -69,7 +97,8 @@ ABTEST_SQL_FUNCTION(ab_set_allocation) {
 }
 
 // ab_configure(name, sticky, included_groups, excluded_groups, min_sample_size,
-//              confidence_level, allow_reassignment, auto_complete, max_duration, salt)
+//              confidence_level, allow_reassignment, auto_complete, max_duration, salt,
+//              condition, namespace, namespace_range); the last three since 1.2.
 ABTEST_SQL_FUNCTION(ab_configure) {
   ConfigChange change;
   change.sticky = OptionalArg<bool>(fcinfo, 1, [](Datum d) { return DatumGetBool(d); });
@@ -85,6 +114,11 @@ ABTEST_SQL_FUNCTION(ab_configure) {
     change.max_duration_seconds = seconds;
   }
   change.salt = OptionalTextArg(fcinfo, 9);
+  if (PG_NARGS() > 10) {
+    if (!PG_ARGISNULL(10)) change.condition = ValidatedCondition(JsonbTextArg(fcinfo, 10, "condition"));
+    change.namespace_name = OptionalTextArg(fcinfo, 11);
+    change.namespace_range = FractionPairArg(fcinfo, 12, "namespace_range");
+  }
   Modify(fcinfo, [&](Experiment& e) { e.Configure(change); });
   PG_RETURN_VOID();
 }

@@ -62,25 +62,16 @@ Timing TimingOf(const CompiledExperiment& experiment) {
   return timing;
 }
 
-// Users per branch for the sample-ratio check: the assignment log of a sticky
-// experiment, the exposures of any other.
+// Users per branch for the sample-ratio check, from the shared-memory counters, so
+// that it reflects every routed user at once: the users assigned to each branch of a
+// sticky experiment, the exposures of any other. Only users in the experiment are
+// counted (README, "Who is in an experiment").
 std::vector<std::int64_t> ObservedUsers(const CompiledExperiment& experiment,
                                         const std::vector<metrics::BranchSnapshot>& branches) {
   std::vector<std::int64_t> observed(branches.size(), 0);
-  if (!experiment.model().config.sticky) {
-    for (std::size_t i = 0; i < branches.size(); ++i) observed[i] = static_cast<std::int64_t>(branches[i].exposures);
-    return observed;
-  }
-  std::optional<std::string> counts = catalog::QueryAsOwner(
-      "SELECT jsonb_object_agg(branch, users) FROM (SELECT branch, count(*) AS users FROM abtest.assignments "
-      "WHERE experiment_id = $1::uuid GROUP BY branch) s",
-      {experiment.model().id.c_str()});
-  if (!counts) return observed;
-  nlohmann::json by_branch = nlohmann::json::parse(*counts);
-  for (std::size_t i = 0; i < branches.size(); ++i) {
-    auto found = by_branch.find(experiment.branch(static_cast<int>(i)));
-    if (found != by_branch.end()) observed[i] = found->get<std::int64_t>();
-  }
+  bool sticky = experiment.model().config.sticky;
+  for (std::size_t i = 0; i < branches.size(); ++i)
+    observed[i] = static_cast<std::int64_t>(sticky ? branches[i].assigned_users : branches[i].exposures);
   return observed;
 }
 
@@ -294,7 +285,7 @@ ABTEST_SQL_FUNCTION(ab_report) {
   input.max_duration_hours = timing.max_duration_hours;
   input.winner = model.winner;
   input.settings = SettingsOf(experiment);
-  input.users_source = model.config.sticky ? "assignment log" : "exposures";
+  input.users_source = model.config.sticky ? "assigned users" : "exposures";
   std::vector<std::int64_t> users = ObservedUsers(experiment, branches);
   for (std::size_t i = 0; i < branches.size(); ++i) {
     ReportBranch branch;

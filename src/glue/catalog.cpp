@@ -45,6 +45,29 @@ constexpr const char* kSave =
     "  salt = r.salt, strategy = r.strategy, strategy_params = r.strategy_params "
     "FROM r WHERE e.id = r.id";
 
+// Catalog 1.2's targeting columns, written after kInsert / kSave when the installed
+// catalog has them (the library works with the SQL of every version).
+constexpr const char* kSaveTargeting =
+    "WITH r AS (SELECT * FROM jsonb_populate_record(NULL::abtest.experiment_overview, $1::jsonb)) "
+    "UPDATE abtest.experiments e SET condition = r.condition, namespace = r.namespace, "
+    "  namespace_range = r.namespace_range "
+    "FROM r WHERE e.id = coalesce(r.id, $2::uuid) "
+    "  AND (e.condition, e.namespace, e.namespace_range) IS DISTINCT FROM (r.condition, r.namespace, r.namespace_range)";
+
+constexpr const char* kForce =
+    "INSERT INTO abtest.forced_users AS f (experiment_id, user_id, branch) VALUES ($1::uuid, $2, $3) "
+    "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = excluded.branch, forced_at = now() "
+    "WHERE f.branch <> excluded.branch";
+constexpr const char* kUnforce = "DELETE FROM abtest.forced_users WHERE experiment_id = $1::uuid AND user_id = $2";
+
+// Another active experiment of the namespace whose range overlaps [start, end).
+constexpr const char* kNamespaceOverlap =
+    "SELECT format('%s {%s, %s}', quote_ident(name), namespace_range[1], namespace_range[2]) "
+    "FROM abtest.experiments WHERE namespace = $1 AND state = 'active' AND id <> $2::uuid "
+    "  AND namespace_range[1] < $4::numeric AND $3::numeric < namespace_range[2] "
+    "ORDER BY namespace_range[1] LIMIT 1";
+constexpr const char* kLockNamespaces = "LOCK TABLE abtest.experiments IN SHARE ROW EXCLUSIVE MODE";
+
 constexpr const char* kDelete = "DELETE FROM abtest.experiments WHERE name = $1 RETURNING id";
 
 // Two statements: the single-default index is checked row by row, so the old
@@ -185,19 +208,71 @@ Experiment LoadForUpdate(const std::string& name) {
 
 std::vector<Experiment> LoadAll() { return ExperimentsFromJson(QueryAsOwner(kLoadAll, {}).value_or("[]")); }
 
+namespace {
+
+// Whether the installed catalog is 1.2 or later (has the targeting columns).
+bool HasTargeting() {
+  return PgCall([] {
+    Oid schema = get_namespace_oid("abtest", true);
+    Oid relation = OidIsValid(schema) ? get_relname_relid("experiments", schema) : InvalidOid;
+    return OidIsValid(relation) && get_attnum(relation, "condition") != InvalidAttrNumber;
+  });
+}
+
+bool Targeted(const Experiment& experiment) {
+  return experiment.config.condition || experiment.config.namespace_range;
+}
+
+void RequireTargetingCatalog(const Experiment& experiment) {
+  if (Targeted(experiment) && !HasTargeting())
+    throw Error(ErrorKind::kWrongState, "the installed abtest catalog has no targeting",
+                "Targeting needs version 1.2 of the extension's SQL.", "Run ALTER EXTENSION abtest UPDATE.");
+}
+
+}  // namespace
+
 std::string Insert(const Experiment& experiment) {
   if (QueryAsOwner(kExists, {experiment.name.c_str()}))
     throw Error(ErrorKind::kDuplicateObject, "experiment " + Quoted(experiment.name) + " already exists", {},
                 "Choose another name, or delete the old one with ab_delete_experiment('" + experiment.name + "').");
+  RequireTargetingCatalog(experiment);
   std::string doc = ExperimentToJson(experiment);
   std::optional<std::string> id = QueryAsOwner(kInsert, {doc.c_str()});
   if (!id) throw Error(ErrorKind::kInternal, "inserting experiment " + Quoted(experiment.name) + " returned no id");
+  if (Targeted(experiment)) QueryAsOwner(kSaveTargeting, {doc.c_str(), id->c_str()});
   return *id;
 }
 
 void Save(const Experiment& experiment) {
+  RequireTargetingCatalog(experiment);
   std::string doc = ExperimentToJson(experiment);
   QueryAsOwner(kSave, {doc.c_str()});
+  if (HasTargeting()) QueryAsOwner(kSaveTargeting, {doc.c_str(), experiment.id.c_str()});
+}
+
+void Force(const Experiment& experiment, std::string_view user_id, const std::string& branch) {
+  std::string user(user_id);
+  QueryAsOwner(kForce, {experiment.id.c_str(), user.c_str(), branch.c_str()});
+}
+
+void Unforce(const Experiment& experiment, std::string_view user_id) {
+  std::string user(user_id);
+  QueryAsOwner(kUnforce, {experiment.id.c_str(), user.c_str()});
+}
+
+void RequireFreeNamespaceRange(const Experiment& experiment) {
+  const std::optional<NamespaceRange>& range = experiment.config.namespace_range;
+  if (!range || experiment.state != State::kActive) return;
+  QueryAsOwner(kLockNamespaces, {});  // two experiments started at once are checked one after the other
+  std::string start = FormatFraction(range->start), end = FormatFraction(range->end);
+  std::optional<std::string> other =
+      QueryAsOwner(kNamespaceOverlap, {range->name.c_str(), experiment.id.c_str(), start.c_str(), end.c_str()});
+  if (other)
+    throw Error(ErrorKind::kExclusion,
+                "experiment " + Quoted(experiment.name) + " overlaps active experiment " + *other + " in namespace " +
+                    Quoted(range->name),
+                "Its range is {" + start + ", " + end + "}.",
+                "Choose a free range (SELECT * FROM abtest.namespace_overview), or pause the other experiment.");
 }
 
 std::string Delete(const std::string& name) {

@@ -27,6 +27,12 @@ std::vector<Experiment> LoadAll();
 // Inserts a new experiment and returns its id; throws kDuplicateObject for a taken name.
 std::string Insert(const Experiment& experiment);
 void Save(const Experiment& experiment);
+// Forced users (abtest.forced_users): force or unforce one user.
+void Force(const Experiment& experiment, std::string_view user_id, const std::string& branch);
+void Unforce(const Experiment& experiment, std::string_view user_id);
+// Refuses (23P01) an active experiment whose namespace range overlaps that of another
+// active experiment of its namespace; serialised by a lock on the catalog.
+void RequireFreeNamespaceRange(const Experiment& experiment);
 // Deletes it and returns its id; throws kUndefinedObject.
 std::string Delete(const std::string& name);
 // Makes `name` the default experiment, or clears the default when nullopt.

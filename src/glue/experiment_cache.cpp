@@ -6,6 +6,7 @@
 
 #include "glue/catalog.hpp"
 #include "glue/guard.hpp"
+#include "glue/pg_regex.hpp"
 
 namespace abtest::glue::experiment_cache {
 namespace {
@@ -20,6 +21,7 @@ struct Cache {
 };
 
 Cache cache;
+PgRegexEngine regex_engine;  // compiles the conditions' regular expressions
 
 // Called by PostgreSQL while it processes invalidations: it must only set a flag.
 void OnRelcacheInvalidation(Datum, Oid relation) {
@@ -37,7 +39,7 @@ void Refresh() {
     std::map<std::string, std::unique_ptr<CompiledExperiment>, std::less<>> by_name;
     const CompiledExperiment* default_experiment = nullptr;
     for (auto& experiment : catalog::LoadAll()) {
-      auto compiled = std::make_unique<CompiledExperiment>(std::move(experiment));
+      auto compiled = std::make_unique<CompiledExperiment>(std::move(experiment), &regex_engine);
       if (compiled->model().is_default) default_experiment = compiled.get();
       std::string name = compiled->name();
       by_name.emplace(std::move(name), std::move(compiled));

@@ -17,6 +17,7 @@ int SqlState(ErrorKind kind) {
     case ErrorKind::kUndefinedObject: return ERRCODE_UNDEFINED_OBJECT;
     case ErrorKind::kDuplicateObject: return ERRCODE_DUPLICATE_OBJECT;
     case ErrorKind::kWrongState: return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+    case ErrorKind::kExclusion: return ERRCODE_EXCLUSION_VIOLATION;
     case ErrorKind::kProgramLimit: return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
     case ErrorKind::kInternal: return ERRCODE_INTERNAL_ERROR;
   }

@@ -1,6 +1,11 @@
 // PostgreSQL's headers, as C, postgres.h first. Only glue files include this.
 #pragma once
 
+// PostgreSQL's port.h defines snprintf and friends as macros (pg_snprintf), which
+// break C++ headers that call std::snprintf when included after it: such headers of
+// the core come first, whatever the including file's order.
+#include <nlohmann/json.hpp>
+
 extern "C" {
 #include "postgres.h"
 

@@ -1,60 +1,47 @@
-// SQL-callable routing: ab_route_user, ab_route_default, ab_bucket. The hot path:
-// no SPI, no catalog access; the experiment comes from the backend's compiled cache.
+// SQL-callable routing: ab_route_user, ab_route_default, ab_bucket, and ab_explain,
+// which tells why a user gets a branch without counting or writing anything. The hot
+// path: no SPI, no catalog access; the experiment comes from the backend's compiled
+// cache, attributes are read inside the jsonb only when the experiment needs them.
+
+#include <cmath>
 
 #include "core/error.hpp"
 #include "core/names.hpp"
 #include "core/router.hpp"
 #include "glue/args.hpp"
+#include "glue/attributes.hpp"
 #include "glue/experiment_arg.hpp"
 #include "glue/experiment_cache.hpp"
 #include "glue/guard.hpp"
 #include "glue/metrics_store.hpp"
+#include "glue/result_set.hpp"
 #include "glue/shared_state.hpp"
 #include "glue/sticky.hpp"
 
 namespace abtest::glue {
 namespace {
 
-// Argument positions shared by ab_route_user and ab_route_default (which has no experiment).
+// Argument positions shared by ab_route_user, ab_explain and ab_route_default (which
+// has no experiment).
 struct RouteArgs {
   int user_id, groups, attributes, session_id;
 };
 
-// What routing asks of the database, answered from this call's arguments and shared memory.
+// What routing asks of the database, answered from this call's arguments and shared
+// memory. An explaining environment reads the same state but changes none of it: it
+// remembers nothing and takes no round-robin turn.
 class CallEnvironment final : public RoutingEnvironment {
  public:
-  CallEnvironment(FunctionCallInfo fcinfo, const RouteArgs& args) : fcinfo_(fcinfo), args_(args) {}
+  CallEnvironment(FunctionCallInfo fcinfo, const RouteArgs& args, bool explaining)
+      : attributes_(PG_ARGISNULL(args.attributes) ? Datum(0) : PG_GETARG_DATUM(args.attributes),
+                    PG_ARGISNULL(args.attributes)),
+        explaining_(explaining) {}
 
-  std::optional<std::string> Attribute(std::string_view name) override {
-    FunctionCallInfo fcinfo = fcinfo_;
-    if (PG_ARGISNULL(args_.attributes)) return std::nullopt;
-    Datum datum = PG_GETARG_DATUM(args_.attributes);
-    JsonbValue found;
-    bool present = false;
-    PgCall([&] {
-      Jsonb* attributes = DatumGetJsonbP(datum);
-      if (!JB_ROOT_IS_OBJECT(attributes) || JB_ROOT_IS_SCALAR(attributes))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("attributes must be a JSON object"),
-                        errhint("For example '{\"country\": \"DE\"}'.")));
-      present = getKeyJsonValueFromContainer(&attributes->root, name.data(), static_cast<uint32>(name.size()),
-                                             &found) != nullptr;
-    });
-    if (!present) return std::nullopt;
-    switch (found.type) {
-      case jbvString:
-        return std::string(found.val.string.val, found.val.string.len);
-      case jbvNumeric:
-        return std::string(PgCall(
-            [&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(found.val.numeric))); }));
-      case jbvBool:
-        return std::string(found.val.boolean ? "true" : "false");
-      default:
-        return std::nullopt;  // null, arrays and objects map to nothing
-    }
-  }
+  std::optional<std::string> Attribute(std::string_view name) override { return attributes_.Text(name); }
+  AttributeSource* Attributes() override { return &attributes_; }
 
   std::uint64_t NextTurn(const CompiledExperiment& experiment) override {
-    return glue::NextTurn(experiment);
+    return explaining_ ? glue::PeekTurn(experiment) : glue::NextTurn(experiment);
   }
 
   std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) override {
@@ -62,12 +49,12 @@ class CallEnvironment final : public RoutingEnvironment {
   }
 
   int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch) override {
-    return sticky::Remember(experiment, user_id, branch);
+    return explaining_ ? branch : sticky::Remember(experiment, user_id, branch);
   }
 
  private:
-  FunctionCallInfo fcinfo_;
-  RouteArgs args_;
+  JsonbAttributes attributes_;
+  bool explaining_;
 };
 
 // The user's identity: user_id, or session_id for a visitor without one.
@@ -79,17 +66,24 @@ std::string_view RoutingIdentity(FunctionCallInfo fcinfo, const RouteArgs& args)
   return TextView(PG_GETARG_DATUM(source));
 }
 
-const std::string& RouteCall(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args) {
+RouteDecision Decide(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args,
+                     bool explaining) {
   std::string_view user_id = RoutingIdentity(fcinfo, args);  // before any object with a destructor
   std::optional<std::vector<std::string>> groups;
   if (experiment.uses_groups()) groups = TextArrayArg(fcinfo, args.groups, "groups");
   RouteRequest request;
   request.user_id = user_id;
   if (groups) request.groups.assign(groups->begin(), groups->end());
-  CallEnvironment environment(fcinfo, args);
-  int branch = Route(experiment, request, environment);
-  metrics::CountExposure(experiment, branch);
-  return experiment.branch(branch);
+  CallEnvironment environment(fcinfo, args, explaining);
+  return Route(experiment, request, environment);
+}
+
+// Routes and counts the exposure of a user who is in the experiment; nobody else
+// leaves a trace (README, "Who is in an experiment").
+const std::string& RouteCall(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args) {
+  RouteDecision decision = Decide(fcinfo, experiment, args, false);
+  if (decision.in_experiment) metrics::CountExposure(experiment, decision.branch);
+  return experiment.branch(decision.branch);
 }
 
 }  // namespace
@@ -114,6 +108,24 @@ ABTEST_SQL_FUNCTION(ab_route_default) {
   State state = experiment->model().state;
   if (state == State::kDraft || state == State::kArchived) PG_RETURN_NULL();
   return TextResult(RouteCall(fcinfo, *experiment, RouteArgs{0, 1, 2, 3}));
+}
+
+// ab_explain(experiment, user_id, groups, attributes, session_id)
+//   -> (branch, in_experiment, reason, bucket, sticky), counting and writing nothing.
+ABTEST_SQL_FUNCTION(ab_explain) {
+  RequirePreloaded();
+  const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
+  RouteDecision decision = Decide(fcinfo, experiment, RouteArgs{1, 2, 3, 4}, true);
+  ResultSet rows(fcinfo);
+  Datum values[5];
+  bool nulls[5] = {false, false, false, !decision.bucket.has_value(), false};
+  values[0] = TextDatum(experiment.branch(decision.branch));
+  values[1] = BoolGetDatum(decision.in_experiment);
+  values[2] = TextDatum(RouteReasonName(decision.reason));
+  values[3] = Float8GetDatum(decision.bucket.value_or(0));
+  values[4] = BoolGetDatum(decision.sticky);
+  rows.Add(values, nulls);
+  return static_cast<Datum>(0);
 }
 
 // ab_bucket(experiment, user_id) -> 0..9999, the hash strategy's bucket for the user.

@@ -309,4 +309,8 @@ std::uint64_t NextTurn(const CompiledExperiment& experiment) {
   return pg_atomic_fetch_add_u64(&header->slots[AcquireSlot(experiment)].next_turn, 1);
 }
 
+std::uint64_t PeekTurn(const CompiledExperiment& experiment) {
+  return pg_atomic_read_u64(&header->slots[AcquireSlot(experiment)].next_turn);
+}
+
 }  // namespace abtest::glue

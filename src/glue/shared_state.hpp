@@ -69,6 +69,8 @@ bool InRecovery();
 
 // The next ticket of the experiment's round-robin counter, across the cluster.
 std::uint64_t NextTurn(const CompiledExperiment& experiment);
+// The turn the next NextTurn will hand out, without taking it (ab_explain).
+std::uint64_t PeekTurn(const CompiledExperiment& experiment);
 
 // Parses canonical uuid text into PostgreSQL's 16 bytes.
 pg_uuid_t UuidFromText(const std::string& text);

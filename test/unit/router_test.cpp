@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <regex>
 
 #include "core/error.hpp"
 #include "core/hashing.hpp"
@@ -48,7 +49,7 @@ std::string RouteOf(const Experiment& e, const std::string& user, std::vector<st
   CompiledExperiment compiled(e);
   FakeEnvironment local;
   FakeEnvironment& environment = env ? *env : local;
-  return compiled.branch(Route(compiled, RouteRequest{user, std::move(groups)}, environment));
+  return compiled.branch(Route(compiled, RouteRequest{user, std::move(groups)}, environment).branch);
 }
 
 TEST(Router, StatesDecideFirst) {
@@ -252,6 +253,180 @@ TEST(Router, StickyExperimentsUseTheSeam) {
   e.config.excluded_groups = {"staff"};
   EXPECT_EQ(RouteOf(e, "w", {"staff"}, &env), "control");
   EXPECT_EQ(env.remembered.count("w"), 0u);  // excluded users are not assigned
+}
+
+}  // namespace
+}  // namespace abtest
+
+namespace abtest {
+namespace {
+
+// std::regex stands in for PostgreSQL's engine here.
+class StdRegexEngine final : public RegexEngine {
+ public:
+  std::shared_ptr<const CompiledRegex> Compile(std::string_view pattern, bool case_insensitive) override {
+    struct Regex final : CompiledRegex {
+      std::regex regex;
+      bool Search(std::string_view subject) const override {
+        return std::regex_search(subject.begin(), subject.end(), regex);
+      }
+    };
+    auto compiled = std::make_shared<Regex>();
+    compiled->regex = std::regex(std::string(pattern), case_insensitive ? std::regex::icase : std::regex::ECMAScript);
+    return compiled;
+  }
+};
+
+// A FakeEnvironment with attributes as JSON for conditions.
+class TargetingEnvironment : public FakeEnvironment {
+ public:
+  explicit TargetingEnvironment(Json document) : document_(std::move(document)), source_(document_) {}
+  AttributeSource* Attributes() override { return &source_; }
+  std::optional<std::string> Attribute(std::string_view name) override {
+    auto it = document_.find(std::string(name));
+    if (it == document_.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  }
+
+ private:
+  Json document_;
+  JsonAttributes source_;
+};
+
+RouteDecision Decide(const Experiment& e, const std::string& user, Json attributes = Json::object(),
+                     std::vector<std::string_view> groups = {}, TargetingEnvironment* env = nullptr) {
+  StdRegexEngine regex;
+  CompiledExperiment compiled(e, &regex);
+  TargetingEnvironment local(std::move(attributes));
+  return Route(compiled, RouteRequest{user, std::move(groups)}, env ? *env : local);
+}
+
+TEST(Targeting, ForcedUsersWinOverStatesButAreNotInTheExperiment) {
+  Experiment e = Active();
+  e.forced_users = {{"qa", "treatment"}};
+  e.SetAllocation({{"control", "100"}});
+  RouteDecision forced = Decide(e, "qa");
+  EXPECT_EQ(forced.branch, 1);
+  EXPECT_FALSE(forced.in_experiment);
+  EXPECT_EQ(forced.reason, RouteReason::kForced);
+  e.Apply(Action::kPause, "t");
+  EXPECT_EQ(Decide(e, "qa").branch, 1);
+  EXPECT_EQ(Decide(e, "other").reason, RouteReason::kPaused);
+  EXPECT_FALSE(Decide(e, "other").in_experiment);
+  e.Apply(Action::kArchive, "t");
+  EXPECT_THROW(Decide(e, "qa"), Error);  // archived refuses even a forced user
+}
+
+TEST(Targeting, OnlyUsersInTheExperimentAreRemembered) {
+  Experiment e = Active();
+  e.config.sticky = true;
+  e.config.excluded_groups = {"staff"};
+  e.config.condition = R"({"country": "DE"})";
+  TargetingEnvironment outside(Json{{"country", "FR"}});
+  EXPECT_EQ(Decide(e, "u1", Json{{"country", "FR"}}, {}, &outside).reason, RouteReason::kCondition);
+  TargetingEnvironment staff(Json{{"country", "DE"}});
+  EXPECT_EQ(Decide(e, "u1", Json{{"country", "DE"}}, {"staff"}, &staff).reason, RouteReason::kExcludedGroup);
+  EXPECT_EQ(outside.remember_calls + staff.remember_calls, 0);
+  TargetingEnvironment inside(Json{{"country", "DE"}});
+  RouteDecision in = Decide(e, "u1", Json{{"country", "DE"}}, {}, &inside);
+  EXPECT_TRUE(in.in_experiment);
+  EXPECT_EQ(inside.remember_calls, 1);
+}
+
+TEST(Targeting, StickinessWinsOverALaterCondition) {
+  Experiment e = Active();
+  e.config.sticky = true;
+  e.config.condition = R"({"country": "DE"})";
+  TargetingEnvironment env(Json{{"country", "FR"}});
+  env.remembered["u1"] = 1;
+  RouteDecision decision = Decide(e, "u1", Json{{"country", "FR"}}, {}, &env);
+  EXPECT_EQ(decision.branch, 1);
+  EXPECT_TRUE(decision.in_experiment);
+  EXPECT_TRUE(decision.sticky);
+  EXPECT_EQ(decision.reason, RouteReason::kSticky);
+}
+
+TEST(Targeting, ConditionsWithRegularExpressions) {
+  Experiment e = Active();
+  e.SetAllocation({{"treatment", "100"}});
+  e.config.condition = R"({"email": {"$regex": "@example\\.org$"}, "age": {"$gte": 18}})";
+  EXPECT_TRUE(Decide(e, "u", Json{{"email", "a@example.org"}, {"age", 30}}).in_experiment);
+  EXPECT_EQ(Decide(e, "u", Json{{"email", "a@example.com"}, {"age", 30}}).reason, RouteReason::kCondition);
+  EXPECT_EQ(Decide(e, "u", Json{{"email", "a@example.org"}}).reason, RouteReason::kCondition);
+  // Without a regex engine a $regex condition cannot be compiled: a bug, not a user's mistake.
+  EXPECT_THROW(CompiledExperiment{e}, Error);
+}
+
+TEST(Targeting, NamespacesKeepExperimentsApart) {
+  // Three experiments over one namespace: every user is in exactly one of them.
+  std::vector<Experiment> experiments;
+  const std::pair<double, double> ranges[] = {{0, 0.25}, {0.25, 0.7}, {0.7, 1}};
+  for (const auto& [start, end] : ranges) {
+    Experiment e = Active();
+    e.config.namespace_range = NamespaceRange{"checkout", start, end};
+    experiments.push_back(e);
+  }
+  int in_first = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string user = "user" + std::to_string(i);
+    int in = 0;
+    for (const Experiment& e : experiments) in += Decide(e, user).in_experiment ? 1 : 0;
+    ASSERT_EQ(in, 1) << user;
+    if (Decide(experiments[0], user).in_experiment) ++in_first;
+  }
+  EXPECT_NEAR(in_first / 20000.0, 0.25, 0.02);
+  // Outside its range a user is out, with the namespace position as the bucket.
+  for (int i = 0; i < 100; ++i) {
+    RouteDecision decision = Decide(experiments[0], "user" + std::to_string(i));
+    if (decision.in_experiment) continue;
+    EXPECT_EQ(decision.reason, RouteReason::kNamespace);
+    ASSERT_TRUE(decision.bucket.has_value());
+    EXPECT_GE(*decision.bucket, 0.25);
+  }
+}
+
+TEST(Targeting, CoverageLeavesUsersOut) {
+  Experiment e = Active();
+  e.SetAssignment("percentage", R"({"coverage": 10})");
+  int in = 0;
+  for (int i = 0; i < 10000; ++i) {
+    RouteDecision decision = Decide(e, "user" + std::to_string(i));
+    if (decision.in_experiment) {
+      ++in;
+    } else {
+      EXPECT_EQ(decision.reason, RouteReason::kCoverage);
+      EXPECT_EQ(decision.branch, 0);
+    }
+  }
+  EXPECT_NEAR(in / 10000.0, 0.10, 0.015);
+}
+
+TEST(Targeting, GrowthBookStrategyNeedsItsHashAttribute) {
+  Experiment e = Active();
+  e.SetAssignment("growthbook", R"({"hash_attribute": "device", "fallback_attribute": "anon", "hash_version": 1,
+                                     "seed": "my-test"})");
+  EXPECT_EQ(Decide(e, "u").reason, RouteReason::kMissingHashAttribute);
+  EXPECT_EQ(Decide(e, "u", Json{{"device", ""}}).reason, RouteReason::kMissingHashAttribute);
+  // The SDK's "default weights - 1" case: id "1" in my-test (v1) is variation 1, hash 0.969.
+  RouteDecision by_device = Decide(e, "ignored", Json{{"device", "1"}});
+  EXPECT_EQ(by_device.branch, 1);
+  EXPECT_DOUBLE_EQ(by_device.bucket.value_or(-1), 0.969);
+  EXPECT_EQ(Decide(e, "ignored", Json{{"anon", "1"}}).branch, 1);  // the fallback attribute
+  // A forced variation: users who would be in get it, and are not counted.
+  e.SetAssignment("growthbook", R"({"hash_version": 1, "seed": "my-test", "force": 0})");
+  RouteDecision forced = Decide(e, "1");
+  EXPECT_EQ(forced.branch, 0);
+  EXPECT_FALSE(forced.in_experiment);
+  EXPECT_EQ(forced.reason, RouteReason::kForced);
+}
+
+TEST(Targeting, EveryReasonHasAName) {
+  for (RouteReason reason : {RouteReason::kPaused, RouteReason::kCompleted, RouteReason::kForced,
+                             RouteReason::kExcludedGroup, RouteReason::kNotIncludedGroup, RouteReason::kSticky,
+                             RouteReason::kCondition, RouteReason::kNamespace, RouteReason::kMissingHashAttribute,
+                             RouteReason::kCoverage, RouteReason::kAssigned})
+    EXPECT_STRNE(RouteReasonName(reason), "");
+  EXPECT_STREQ(RouteReasonName(RouteReason::kNotIncludedGroup), "not_included_group");
 }
 
 }  // namespace
