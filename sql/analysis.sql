@@ -23,7 +23,7 @@ SELECT branch_a, branch_b, sample_size_a, sample_size_b, success_rate_a, success
        avg_latency_a, avg_latency_b, latency_diff, latency_p_value < 1e-6 AS latency_differs
   FROM ab_compare('an', 'control', 'treatment');
 
--- Comparing a branch with itself, and in both directions.
+-- Against a branch that converts alike, and in both directions.
 SELECT p_value, success_rate_diff, is_significant FROM ab_compare('an', 'control', 'third');
 SELECT round(a.success_rate_diff::numeric, 12) = round(-b.success_rate_diff::numeric, 12) AS antisymmetric,
        round(a.p_value::numeric, 12) = round(b.p_value::numeric, 12) AS same_p
@@ -65,6 +65,9 @@ SELECT degrees_of_freedom, p_value > 0.001 AS plausible, mismatch FROM ab_srm('r
 SELECT ab_set_allocation('ratio', '{"a": 90, "b": 10}');
 SELECT count(ab_route_user('ratio', 'v' || g)) FROM generate_series(1, 2000) g;
 SELECT degrees_of_freedom, p_value < 0.001 AS tiny, mismatch FROM ab_srm('ratio');
+-- Users in a branch allocated 0%: the statistic is infinite, so NULL; p = 0, a mismatch.
+SELECT ab_set_allocation('ratio', '{"a": 100, "b": 0}');
+SELECT * FROM ab_srm('ratio');
 
 -- Sample size, the textbook example and the formula's reference.
 SELECT ab_sample_size(0.10, 0.02) AS n_default, ab_sample_size(0.10, 0.02, 0.01, 0.9) AS n_strict;
@@ -80,6 +83,40 @@ SELECT * FROM ab_compare('an', 'control', 'nope');
 SELECT * FROM ab_compare('nope', 'a', 'b');
 SELECT * FROM ab_compare_event('an', 'control', 'treatment', NULL);
 SELECT * FROM ab_srm(NULL);
+-- A branch is not compared with itself.
+SELECT * FROM ab_compare('an', 'control', 'control');
+SELECT * FROM ab_compare('an', 'third', 'third');
+SELECT * FROM ab_compare_event('an', 'treatment', 'treatment', 'revenue');
+
+-- At the bounds of what recording accepts (latencies of 0, 1e-160, 5e-324 and
+-- 1,000,000 ms; event values of ±1e15 and denormals): every comparison, the sample
+-- ratio and the report stay finite. Squares of such variances underflow or overflow;
+-- Welch's degrees of freedom do not depend on their scale.
+SELECT ab_create_experiment('extreme', ARRAY['control', 'treatment']) IS NOT NULL AS created;
+SELECT count(ab_record_query('extreme', 'control', CASE WHEN g % 2 = 0 THEN 1e-160 ELSE 0 END, g % 3 = 0)),
+       count(ab_record_query('extreme', 'treatment', CASE WHEN g % 2 = 0 THEN 1e6 ELSE 5e-324 END, g % 4 = 0))
+  FROM generate_series(1, 200) g;
+SELECT count(ab_record_event('extreme', 'control', 'revenue', CASE WHEN g % 2 = 0 THEN 1e15 ELSE -1e15 END)),
+       count(ab_record_event('extreme', 'treatment', 'revenue', CASE WHEN g % 2 = 0 THEN 5e-324 ELSE 1e-160 END))
+  FROM generate_series(1, 200) g;
+SELECT round(avg_latency_a::numeric, 6) AS avg_a, round(avg_latency_b::numeric, 6) AS avg_b,
+       round(latency_diff::numeric, 6) AS latency_diff, latency_p_value < 1e-6 AS latency_differs
+  FROM ab_compare('extreme', 'control', 'treatment');
+SELECT mean_a, mean_b, relative_lift, p_value, is_significant
+  FROM ab_compare_event('extreme', 'control', 'treatment', 'revenue');
+SELECT mean_a, mean_b, relative_lift, round(p_value::numeric, 6) AS p_value, is_significant
+  FROM ab_compare_event('extreme', 'treatment', 'control', 'revenue');
+SELECT f, count(*) FILTER (WHERE v::text ~* 'infinity|nan') AS non_finite, count(*) AS values
+  FROM (SELECT 'ab_compare' AS f, value AS v FROM ab_compare('extreme', 'control', 'treatment') r, jsonb_each(to_jsonb(r))
+        UNION ALL SELECT 'ab_compare reversed', value FROM ab_compare('extreme', 'treatment', 'control') r, jsonb_each(to_jsonb(r))
+        UNION ALL SELECT 'ab_compare_event', value
+                    FROM ab_compare_event('extreme', 'control', 'treatment', 'revenue') r, jsonb_each(to_jsonb(r))
+        UNION ALL SELECT 'ab_compare_all', value FROM ab_compare_all('extreme') r, jsonb_each(to_jsonb(r))
+        UNION ALL SELECT 'ab_branch_metrics', value FROM ab_branch_metrics('extreme') r, jsonb_each(to_jsonb(r))
+        UNION ALL SELECT 'ab_event_metrics', value FROM ab_event_metrics('extreme') r, jsonb_each(to_jsonb(r))
+        UNION ALL SELECT 'ab_srm', value FROM ab_srm('extreme') r, jsonb_each(to_jsonb(r))
+        UNION ALL SELECT 'ab_report', to_jsonb(line) FROM ab_report('extreme') line) s
+ GROUP BY f ORDER BY f;
 
 -- The report: what a person reads in psql.
 SELECT ab_start('an');
@@ -125,5 +162,5 @@ SELECT count(ab_record_query('expiring', b, 1, g % 2 = 0)) FROM generate_series(
 SELECT wait_for_state('expiring', 'completed') AS state;
 SELECT state, winner FROM ab_get_experiment('expiring');
 
-SELECT ab_delete_experiment(name) FROM unnest(ARRAY['an', 'edge', 'ratio', 'auto', 'same', 'expiring']) name;
+SELECT ab_delete_experiment(name) FROM unnest(ARRAY['an', 'edge', 'ratio', 'auto', 'same', 'expiring', 'extreme']) name;
 DROP FUNCTION wait_for_state(text, text);

@@ -120,5 +120,61 @@ SELECT ab_start('it''s "quoted" — 実験');
 SELECT ab_route_user('it''s "quoted" — 実験', 'u' || i) AS branch, count(*) FROM generate_series(1, 1000) i GROUP BY 1 ORDER BY 1;
 SELECT sqlstate_of($q$SELECT ab_complete('it''s "quoted" — 実験', 'treatment')$q$);
 
+-- User ids and session ids: at most 2,048 bytes, refused above (22001) before anything
+-- is looked up, cached, queued or counted. At the limit they route and are logged,
+-- sticky or not, even when they do not compress.
+SELECT ab_create_experiment('long_ids', ARRAY['control', 'treatment']) IS NOT NULL AS created;
+SELECT ab_start('long_ids');
+CREATE TEMP TABLE ids AS
+  SELECT repeat('u', 2048) AS repeated,
+         (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 64) i) AS random;
+SELECT octet_length(repeated) AS repeated_bytes, octet_length(random) AS random_bytes,
+       octet_length(repeat('ユ', 683)) AS wide_bytes FROM ids;
+SELECT ab_route_user('long_ids', repeated) = ab_route_user('long_ids', repeated) AS sticky_repeated,
+       ab_route_user('long_ids', random) = ab_route_user('long_ids', random) AS sticky_random,
+       ab_route_user('long_ids', NULL, session_id => 's' || left(random, 2047)) IS NOT NULL AS by_session,
+       ab_bucket('long_ids', random) BETWEEN 0 AND 9999 AS bucket
+  FROM ids;
+SET abtest.sticky_durability = sync;
+SELECT ab_route_user('long_ids', 'sync' || left(random, 2044)) IS NOT NULL AS routed_sync FROM ids;
+RESET abtest.sticky_durability;
+SELECT count(*) AS logged, max(octet_length(user_id)) AS longest
+  FROM abtest.assignments a JOIN abtest.experiments e ON e.id = a.experiment_id WHERE e.name = 'long_ids';
+SELECT ab_set_default_experiment('long_ids');
+CREATE VIEW long_ids_logged AS
+  SELECT count(*) AS n FROM abtest.assignments a JOIN abtest.experiments e ON e.id = a.experiment_id
+   WHERE e.name = 'long_ids';
+CREATE TEMP TABLE counts_before AS
+  SELECT (SELECT n FROM long_ids_logged) AS logged,
+         (SELECT sum(exposures) FROM ab_branch_metrics('long_ids')) AS exposures,
+         (SELECT entries + queued FROM ab_sticky_cache_stats()) AS cached;
+SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
+  $q$SELECT ab_route_user('long_ids', repeat('u', 2049))$q$,
+  $q$SELECT ab_route_user('long_ids', repeat('ユ', 683))$q$,
+  $q$SELECT ab_route_user('long_ids', (SELECT random || 'x' FROM ids))$q$,
+  $q$SELECT ab_route_user('long_ids', repeat('u', 10000000))$q$,
+  $q$SELECT ab_route_user('long_ids', NULL, session_id => repeat('s', 2049))$q$,
+  $q$SELECT ab_route_default(repeat('u', 2049))$q$,
+  $q$SELECT ab_route_default(NULL, session_id => repeat('s', 2049))$q$,
+  $q$SELECT ab_bucket('long_ids', repeat('u', 2049))$q$,
+  $q$SELECT ab_clear_user_cache(repeat('u', 2049))$q$
+]) AS s;
+SELECT (SELECT n FROM long_ids_logged) = logged AS nothing_logged,
+       (SELECT sum(exposures) FROM ab_branch_metrics('long_ids')) = exposures AS nothing_counted,
+       (SELECT entries + queued FROM ab_sticky_cache_stats()) = cached AS nothing_cached
+  FROM counts_before;
+-- Not sticky: the same limit.
+SELECT ab_configure('long_ids', sticky => false);
+SELECT ab_route_user('long_ids', repeated) IS NOT NULL AS at_limit, ab_route_default(random) IS NOT NULL AS default_at_limit
+  FROM ids;
+SELECT sqlstate_of($q$SELECT ab_route_user('long_ids', repeat('u', 2049))$q$);
+-- A user id at the limit is forgotten like any other.
+SELECT ab_clear_user_cache(random) FROM ids;
+SELECT count(*) AS logged_after_clear
+  FROM abtest.assignments a JOIN abtest.experiments e ON e.id = a.experiment_id, ids
+ WHERE e.name = 'long_ids' AND a.user_id = ids.random;
+
+DROP VIEW long_ids_logged;
+
 SELECT ab_delete_experiment(name) FROM abtest.experiments ORDER BY name;
 DROP FUNCTION sqlstate_of(text);

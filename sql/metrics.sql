@@ -73,8 +73,12 @@ SELECT s AS statement, metrics_error(s) AS result FROM unnest(ARRAY[
   $q$SELECT ab_record_query('m', 'control', 'NaN', true)$q$,
   $q$SELECT ab_record_query('m', 'control', 'Infinity', true)$q$,
   $q$SELECT ab_record_query('m', 'control', -1, true)$q$,
+  $q$SELECT ab_record_query('m', 'control', 1000000.001, true)$q$,
+  $q$SELECT ab_record_query('m', 'control', 1e308, true)$q$,
   $q$SELECT ab_record_event('m', 'control', 'revenue', 'NaN')$q$,
   $q$SELECT ab_record_event('m', 'control', 'revenue', '-Infinity')$q$,
+  $q$SELECT ab_record_event('m', 'control', 'revenue', 1e308)$q$,
+  $q$SELECT ab_record_event('m', 'control', 'revenue', -1000000000000001)$q$,
   $q$SELECT ab_record_event('m', 'control', '', 1)$q$,
   $q$SELECT ab_record_event('m', 'control', NULL, 1)$q$,
   $q$SELECT ab_record_event('m', 'control', repeat('x', 64), 1)$q$,
@@ -86,6 +90,24 @@ SELECT s AS statement, metrics_error(s) AS result FROM unnest(ARRAY[
 
 -- Nothing was counted by the refused calls.
 SELECT branch, query_count FROM ab_branch_metrics('m');
+
+-- At the bounds: latencies up to 1,000,000 ms, event values up to ±1e15, the smallest
+-- denormal and -0 are accepted, and every counter and statistic stays finite.
+SELECT ab_create_experiment('bounds', ARRAY['control', 'treatment']) IS NOT NULL AS created;
+SELECT count(ab_record_query('bounds', 'control', v, true))
+  FROM unnest(ARRAY[1000000, 1000000, 5e-324, '-0', 0]::float8[]) v;
+SELECT count(ab_record_query('bounds', 'treatment', '-0', g % 2 = 0)) FROM generate_series(1, 3) g;
+SELECT count(ab_record_event('bounds', b, 'revenue', v))
+  FROM unnest(ARRAY['control', 'treatment']) b, unnest(ARRAY[1e15, 1e15, -1e15, 5e-324, '-0']::float8[]) v;
+SELECT branch, query_count, avg_latency_ms, min_latency_ms, max_latency_ms, p50_latency_ms, p95_latency_ms,
+       p99_latency_ms FROM ab_branch_metrics('bounds');
+SELECT branch, event_name, count, sum, mean, stddev FROM ab_event_metrics('bounds');
+SELECT experiment, total_queries, avg_latency_ms FROM ab_summary('bounds');
+SELECT sqlstate_of FROM unnest(ARRAY[
+  metrics_error($q$SELECT ab_record_query('bounds', 'control', 1e308, true)$q$),
+  metrics_error($q$SELECT ab_record_event('bounds', 'control', 'revenue', 1e308)$q$)]) sqlstate_of;
+SELECT sum(query_count) AS queries_after_refusals FROM ab_branch_metrics('bounds');
+SELECT ab_delete_experiment('bounds');
 
 -- A rolled-back clear clears nothing; a committed one clears counters and tables.
 BEGIN;

@@ -1,9 +1,12 @@
 # Bad input from SQL: every SQL function of abtest called ABTEST_FUZZ_CALLS times
-# (default 100,000) with generated garbage: NULLs, empty and 1 MB strings, invalid
-# UTF-8 escapes, NaN and infinities, extreme numbers, malformed and deeply nested
-# jsonb, 10,000 branches, names with quotes and unicode. Every call must end in
-# success or an ERROR with a specific SQLSTATE (never XX000), and the server must
-# never restart.
+# (default 100,000) with generated garbage: NULLs, empty, 1 MB and 10 MB strings, user
+# ids at and above their 2,048-byte limit, invalid UTF-8 escapes, NaN and infinities,
+# numbers at the edges (±1e308, 5e-324, -0, 1e15 and just above, the latency and event
+# bounds), malformed and 5,000-deep jsonb, 100,000-element arrays and objects, names
+# with quotes and unicode. Every call must end in success or an ERROR with a specific
+# SQLSTATE (never XX000), in bounded time, and the server must never restart.
+# Afterwards no counter or statistic of any experiment, from any metrics or analysis
+# function, may be NaN or infinite.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -18,38 +21,65 @@ srand($ENV{ABTEST_FUZZ_SEED} // 20261125);
 my $node = AbtestNode::new_node('sql_fuzz', conf => "abtest.max_experiments = 256\n");
 my $started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 
-# Values by SQL type, written as SQL expressions. Heavy ones (1 MB, 10,000 elements)
-# are drawn less often: see pick().
+# Values by SQL type, written as SQL expressions. Heavy ones (megabytes, 100,000
+# elements, 5,000 levels) are drawn less often: see %rarity and pick().
 my $megabyte = q{repeat('x', 1048576)};
-my $many_branches = q{ARRAY(SELECT 'b' || g FROM generate_series(1, 10000) g)};
+my $ten_megabytes = q{repeat('u', 10000000)};
+my $many_branches = q{ARRAY(SELECT 'b' || g FROM generate_series(1, 100000) g)};
+my $many_numbers = q{ARRAY(SELECT 0.001 FROM generate_series(1, 100000))};
+my $many_keys = q{(SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 100000) g)};
+my $many_mapped = q{jsonb_build_object('name', 'k', 'mapping', (SELECT jsonb_object_agg('k' || g, 'treatment') FROM generate_series(1, 100000) g))};
+my $deep_array = q{(repeat('[', 5000) || repeat(']', 5000))::jsonb};
+my $deep_object = q{(repeat('{"a":', 5000) || '1' || repeat('}', 5000))::jsonb};
+my $long_value = q{jsonb_build_object('k', repeat('v', 100000))};
+my $ten_megabyte_array = q{ARRAY[repeat('g', 10000000)]};
+my $random_2048 = q{(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 64) g)};
+my %rarity = (
+	$megabyte => 3, $ten_megabytes => 40, $ten_megabyte_array => 40, $many_branches => 40, $many_numbers => 40,
+	$many_keys => 40, $many_mapped => 40, $deep_array => 3, $deep_object => 3, $long_value => 3);
 my %pool = (
 	experiment => [ q{'fz'}, q{'fz'}, q{'fz'}, q{'fz_loose'}, q{'fz_loose'}, q{'nope'}, 'NULL', q{''},
 		q{'fz '}, q{'FZ'}, q{'it''s'}, q{'"quoted"'}, q{'naïve ☃ 🚀'}, q{E'\\xff'}, q{E'fz\\x00'},
-		q{repeat('é', 40)}, q{repeat('n', 64)}, q{'a;DROP TABLE t'} ],
+		q{repeat('é', 40)}, q{repeat('n', 64)}, q{'a;DROP TABLE t'}, q{repeat('e', 200)}, q{repeat('e', 201)} ],
 	branch => [ q{'control'}, q{'control'}, q{'treatment'}, q{'third'}, q{'nope'}, 'NULL', q{''},
-		q{'Control'}, q{'ctrl"'}, q{'ü'}, q{E'\\xc3\\x28'}, q{repeat('b', 200)} ],
+		q{'Control'}, q{'ctrl"'}, q{'ü'}, q{E'\\xc3\\x28'}, q{repeat('b', 200)}, q{repeat('b', 201)} ],
 	text => [ 'NULL', q{''}, q{'x'}, q{'user42'}, q{'it''s'}, q{'"'}, q{'naïve ☃ 🚀'}, q{E'\\xff\\xfe'},
 		q{E'tab\\there'}, q{repeat('u', 5000)}, q{'   '}, q{'\\'}, q{'%s%n'}, q{'draft'}, q{'active'},
 		q{'completed'}, q{'hash'}, q{'modulo'}, q{'attribute'}, q{'group'}, q{'percentage'}, q{'fixed'},
-		q{'round_robin'}, q{'bogus'} ],
+		q{'round_robin'}, q{'bogus'}, q{repeat('u', 2048)}, q{repeat('u', 2049)}, $random_2048,
+		qq{($random_2048 || 'x')}, q{repeat('ユ', 682)}, q{repeat('ユ', 683)}, q{repeat('e', 63)},
+		q{repeat('e', 64)} ],
 	float8 => [ 'NULL', '0', q{'-0'::float8}, '1', '-1', '12.5', q{'NaN'}, q{'Infinity'}, q{'-Infinity'},
-		'1e308', '-1e308', '1e-308', '4.9e-324', '0.05', '0.95', '0.5', '1.5', '-0.5' ],
+		'1e308', '-1e308', q{'1.7976931348623157e308'::float8}, '1e-308', '4.9e-324', q{'-5e-324'::float8},
+		'1e-160', '0.05', '0.95', '0.5', '1.5', '-0.5', '1e6', '1000000.001', '1e15', '-1e15',
+		'1000000000000001', '-1000000000000001', '1e12' ],
 	bool => [ 'NULL', 'true', 'false' ],
-	bigint => [ 'NULL', '0', '-1', '1', '100', '2147483647', '-9223372036854775808', '9223372036854775807' ],
+	bigint => [ 'NULL', '0', '-1', '1', '100', '2147483647', '-9223372036854775808', '9223372036854775807',
+		'1000000000000000', '-1000000000000000' ],
 	numeric_array => [ 'NULL', q{ARRAY[50, 50]}, q{ARRAY[50, 30, 20]}, q{'{}'}, q{ARRAY[NULL::numeric, 50]},
 		q{ARRAY['NaN'::numeric, 100]}, q{ARRAY[1e1000, 0]}, q{ARRAY[-1, 101]}, q{ARRAY[33.333, 66.667]},
-		q{ARRAY(SELECT 0.01 FROM generate_series(1, 10000))} ],
+		q{ARRAY[1e308, -1e308]}, q{ARRAY[5e-324, 100]}, q{ARRAY[-0.0, 100]}, q{ARRAY[1e15, 50]},
+		q{ARRAY(SELECT 0.01 FROM generate_series(1, 10000))}, $many_numbers ],
 	text_array => [ 'NULL', q{ARRAY['a', 'b']}, q{ARRAY['control', 'treatment', 'third']}, q{'{}'},
 		q{ARRAY[NULL::text]}, q{ARRAY['a', 'a']}, q{ARRAY['', 'x']}, q{ARRAY[repeat('x', 1000), 'y']},
-		q{ARRAY['beta', 'staff']}, q{ARRAY['naïve', E'\\xff']}, $many_branches ],
+		q{ARRAY['beta', 'staff']}, q{ARRAY['naïve', E'\\xff']}, $many_branches,
+		$ten_megabyte_array ],
 	jsonb => [ 'NULL', q{'{}'}, q{'[]'}, q{'null'}, q{'"string"'}, q{'{"control": 50, "treatment": 50}'},
 		q{'{"control": 100}'}, q{'{"control": "NaN"}'}, q{'{"control": 1e1000}'}, q{'{"control": -5, "x": 105}'},
 		q{'{"control": 33.333, "treatment": 66.667}'}, q('{'), q{'{"country": "DE", "n": 1.5, "b": true}'},
-		q{(repeat('[', 5000) || repeat(']', 5000))::jsonb}, q{(repeat('{"a":', 3000) || '1' || repeat('}', 3000))::jsonb},
+		$deep_array, $deep_object, q{'{"control": 1e308, "treatment": -1e308}'},
+		q{'{"control": -0.0, "treatment": 100}'}, q{'{"control": 5e-324, "treatment": 100}'},
 		q{'{"attribute": "country", "mapping": {"DE": "treatment"}}'}, q{'{"divisor": 0}'},
-		q{'{"divisor": 3}'}, q{'{"coverage": 150}'}, q{'{"coverage": 50}'}, q{'{"branch": "treatment"}'},
-		q{'{"mapping": {"beta": "nope"}}'}, q{jsonb_build_object('k', repeat('v', 100000))} ],
-	interval => [ 'NULL', q{'1 day'}, q{'-1 day'}, q{'0'}, q{'1000000 years'}, q{'1 microsecond'} ],
+		q{'{"divisor": 3}'}, q{'{"divisor": 1000000000000}'}, q{'{"divisor": 1000000000001}'},
+		q{'{"divisor": 1e308}'}, q{'{"coverage": 150}'}, q{'{"coverage": 50}'}, q{'{"coverage": 5e-324}'},
+		q{'{"coverage": -0.0}'}, q{'{"branch": "treatment"}'}, q{'{"mapping": {"beta": "nope"}}'},
+		q{'{"k": 1e308, "n": -1e308, "d": 5e-324}'}, $long_value, $many_keys, $many_mapped ],
+	interval => [ 'NULL', q{'1 day'}, q{'-1 day'}, q{'0'}, q{'1000000 years'}, q{'1 microsecond'},
+		q{'-0 seconds'}, q{'178000000 years'}, q{'-178000000 years'} ],
+	# Valid targets, so that the numbers at the edges reach real counters and comparisons.
+	kept_experiment => [ q{'fz'}, q{'fz_loose'} ],
+	kept_branch => [ q{'control'}, q{'treatment'} ],
+	event => [ q{'revenue'}, q{'signup'} ],
 );
 
 # Every SQL-callable function of the extension, with its argument types.
@@ -92,16 +122,24 @@ my @functions = (
 	[ 'ab_sample_size', qw(float8 float8 float8 float8) ],
 	[ 'ab_sample_size', qw(float8 float8) ],
 	[ 'ab_report', qw(experiment) ],
+	# Edges of every number into counters that exist, and comparisons of what they hold.
+	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],
+	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],
+	[ 'ab_record_event', qw(kept_experiment kept_branch event float8) ],
+	[ 'ab_record_event', qw(kept_experiment kept_branch event float8) ],
+	[ 'ab_compare', qw(kept_experiment kept_branch kept_branch) ],
+	[ 'ab_compare_event', qw(kept_experiment kept_branch kept_branch event) ],
 );
 
+# A value of the type; a heavy one is kept only 1 in $rarity{$value} times it is drawn.
 sub pick
 {
 	my ($type) = @_;
 	my $values = $pool{$type};
-	for (1 .. 3)    # heavy values come up a third as often
+	for (1 .. 50)
 	{
 		my $value = $values->[ int(rand(@$values)) ];
-		return $value unless ($value eq $megabyte || $value eq $many_branches || $value =~ /100000\)/) && $_ < 3;
+		return $value if rand($rarity{$value} // 1) < 1;
 	}
 	return $values->[0];
 }
@@ -113,8 +151,12 @@ my %per_function;
 for my $i (1 .. $calls)
 {
 	my ($name, @types) = @{ $functions[ int(rand(@functions)) ] };
-	# Now and then a megabyte of text in any text argument.
-	my @args = map { $_ eq 'text' && rand() < 0.002 ? $megabyte : pick($_) } @types;
+	# Now and then a megabyte, or ten, in any text argument.
+	my @args = map {
+		my $text = $_ eq 'text' || $_ eq 'experiment' || $_ eq 'branch';
+		my $dice = rand();
+		$text && $dice < 0.0002 ? $ten_megabytes : $text && $dice < 0.002 ? $megabyte : pick($_)
+	} @types;
 	my $statement = "SELECT * FROM $name(" . join(', ', @args) . ')';
 	$per_function{$name}++;
 	$statement =~ s/\\/\\\\/g;
@@ -124,7 +166,8 @@ close $out;
 chmod 0644, $file;
 
 $node->safe_psql('postgres', q{
-	CREATE TABLE fuzz_calls (id bigserial PRIMARY KEY, statement text NOT NULL, sqlstate text, message text);
+	CREATE TABLE fuzz_calls (id bigserial PRIMARY KEY, statement text NOT NULL, sqlstate text, message text,
+	                         ms float8);
 	CREATE FUNCTION fuzz_reset() RETURNS void LANGUAGE plpgsql AS $$
 	BEGIN
 	    -- Keep two experiments to reach deep code paths, whatever the garbage did to them.
@@ -139,16 +182,86 @@ $node->safe_psql('postgres', q{
 	     WHERE name IN ('fz', 'fz_loose') AND state <> 'active';
 	END
 	$$;
+	-- What every metrics and analysis function says about every experiment, every ordered
+	-- pair of branches and every event, as (call, column, value); a call that fails gives
+	-- one row (call, 'error', its SQLSTATE and message).
+	CREATE FUNCTION fuzz_values(call text) RETURNS TABLE (source text, key text, value jsonb) LANGUAGE plpgsql AS $$
+	BEGIN
+	    IF call LIKE 'ab_report(%' THEN
+	        RETURN QUERY EXECUTE format('SELECT %L, ''line'', to_jsonb(line) FROM %s line', call, call);
+	    ELSE
+	        RETURN QUERY EXECUTE format('SELECT %L, j.key, j.value FROM %s r, jsonb_each(to_jsonb(r)) j', call, call);
+	    END IF;
+	EXCEPTION WHEN OTHERS THEN
+	    RETURN QUERY SELECT call, 'error', to_jsonb(SQLSTATE || ': ' || SQLERRM);
+	END
+	$$;
+	CREATE FUNCTION fuzz_outputs() RETURNS TABLE (source text, key text, value jsonb) LANGUAGE plpgsql AS $$
+	DECLARE
+	    e record;
+	    pair record;
+	    ev text;
+	BEGIN
+	    FOR e IN SELECT id, name FROM abtest.experiments ORDER BY name LOOP
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_branch_metrics(%L)', e.name));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_event_metrics(%L)', e.name));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_summary(%L)', e.name));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_compare_all(%L)', e.name));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_srm(%L)', e.name));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_report(%L)', e.name));
+	        FOR pair IN SELECT a.name AS a, b.name AS b FROM abtest.branches a JOIN abtest.branches b USING (experiment_id)
+	                     WHERE experiment_id = e.id AND a.name <> b.name LOOP
+	            RETURN QUERY SELECT * FROM fuzz_values(format('ab_compare(%L, %L, %L)', e.name, pair.a, pair.b));
+	            FOR ev IN SELECT DISTINCT event_name FROM ab_event_metrics(e.name) LOOP
+	                RETURN QUERY SELECT * FROM fuzz_values(
+	                    format('ab_compare_event(%L, %L, %L, %L)', e.name, pair.a, pair.b, ev));
+	            END LOOP;
+	        END LOOP;
+	    END LOOP;
+	    RETURN QUERY SELECT * FROM fuzz_values('ab_all_summaries()');
+	    RETURN QUERY SELECT * FROM fuzz_values('ab_stats()');
+	END
+	$$;
+	-- A float8 that is NaN or infinite becomes a JSON string; a report line spells it out.
+	-- An error of any of these functions is a finding too.
+	CREATE TABLE fuzz_findings (after_call bigint, source text, key text, value text);
+	CREATE TABLE fuzz_checks (after_call bigint, n_values bigint, comparisons bigint, event_comparisons bigint,
+	                          report_lines bigint);
+	CREATE FUNCTION fuzz_check(checked_after bigint) RETURNS void LANGUAGE plpgsql AS $$
+	BEGIN
+	    CREATE TEMP TABLE outputs ON COMMIT DROP AS SELECT * FROM fuzz_outputs();
+	    INSERT INTO fuzz_findings
+	      SELECT checked_after, source, key, value::text FROM outputs
+	       WHERE CASE WHEN key = 'error' THEN true
+	                  WHEN key = 'line' THEN value #>> '{}' ~* '\m(-?inf(inity)?|nan)\M'
+	                  ELSE jsonb_typeof(value) = 'string' AND value #>> '{}' IN ('NaN', 'Infinity', '-Infinity')
+	                       AND key NOT IN ('branch', 'branch_a', 'branch_b', 'event_name', 'experiment', 'best_branch')
+	                  END;
+	    INSERT INTO fuzz_checks
+	      SELECT checked_after, count(*), count(*) FILTER (WHERE source LIKE 'ab_compare(%' AND key = 'p_value'),
+	             count(*) FILTER (WHERE source LIKE 'ab_compare_event(%' AND key = 'p_value'),
+	             count(*) FILTER (WHERE source LIKE 'ab_report(%')
+	        FROM outputs;
+	    DROP TABLE outputs;
+	EXCEPTION WHEN OTHERS THEN
+	    INSERT INTO fuzz_findings VALUES (checked_after, 'error', SQLSTATE, SQLERRM);
+	END
+	$$;
 	CREATE FUNCTION fuzz_run() RETURNS void LANGUAGE plpgsql AS $$
 	DECLARE
 	    call record;
 	    state text;
 	    text_of text;
+	    started timestamptz;
 	BEGIN
 	    FOR call IN SELECT id, statement FROM fuzz_calls ORDER BY id LOOP
+	        IF call.id % 250 = 1 AND call.id > 1 THEN
+	            PERFORM fuzz_check(call.id - 1);
+	        END IF;
 	        IF call.id % 500 = 1 THEN
 	            PERFORM fuzz_reset();
 	        END IF;
+	        started := clock_timestamp();
 	        BEGIN
 	            EXECUTE call.statement;
 	            state := '00000';
@@ -156,7 +269,9 @@ $node->safe_psql('postgres', q{
 	        EXCEPTION WHEN OTHERS THEN
 	            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, text_of = MESSAGE_TEXT;
 	        END;
-	        UPDATE fuzz_calls SET sqlstate = state, message = left(text_of, 200) WHERE id = call.id;
+	        UPDATE fuzz_calls SET sqlstate = state, message = left(text_of, 200),
+	               ms = extract(epoch FROM clock_timestamp() - started) * 1000
+	         WHERE id = call.id;
 	    END LOOP;
 	END
 	$$;
@@ -188,6 +303,61 @@ diag("figures: $calls calls fuzzed, outcomes by SQLSTATE: $outcomes");
 note('calls per function: ' . join(', ', map { "$_ $per_function{$_}" } sort keys %per_function));
 ok($node->safe_psql('postgres', q{SELECT count(DISTINCT sqlstate) FROM fuzz_calls}) > 5,
 	"calls fuzzed: $calls; outcomes: $outcomes");
+
+# Time per call: bounded, however large the input. The slowest calls, and the slowest
+# call that passed 100,000 elements, are shown with the figures.
+my $bound_ms = 60_000;
+is($node->safe_psql('postgres', "SELECT count(*) FROM fuzz_calls WHERE ms IS NULL OR ms > $bound_ms"), '0',
+	"every call took less than $bound_ms ms");
+my $slowest = $node->safe_psql('postgres', q{
+	SELECT string_agg(format('%s ms %s: %s', round(ms::numeric, 1), sqlstate, left(statement, 110)), E'\n#   '
+	                  ORDER BY ms DESC)
+	  FROM (SELECT * FROM fuzz_calls ORDER BY ms DESC LIMIT 3) s});
+diag("figures: slowest calls:\n#   $slowest");
+my $largest = $node->safe_psql('postgres', q{
+	SELECT format('%s calls with 100,000 elements, the slowest %s ms (%s: %s)', count(*) OVER (),
+	              round(ms::numeric, 1), sqlstate, left(statement, 90))
+	  FROM fuzz_calls WHERE statement LIKE '%generate_series(1, 100000)%' ORDER BY ms DESC LIMIT 1});
+diag("figures: $largest");
+diag('figures: mean ' . $node->safe_psql('postgres', 'SELECT round(avg(ms)::numeric, 2) FROM fuzz_calls')
+	  . ' ms per call');
+
+# A call with 100,000 groups and 100,000 attribute keys gets to the end of routing: the
+# experiment looks at both (excluded groups, the attribute strategy).
+$node->safe_psql('postgres', q{
+	SELECT ab_create_experiment('fz_wide', ARRAY['control', 'treatment']);
+	SELECT ab_configure('fz_wide', sticky => false, excluded_groups => ARRAY['staff']);
+	SELECT ab_set_assignment('fz_wide', 'attribute', '{"name": "k99999", "mapping": {"99999": "treatment"}}');
+	SELECT ab_start('fz_wide');
+});
+my $wide = $node->safe_psql('postgres', q{
+	CREATE TEMP TABLE wide AS
+	  SELECT ARRAY(SELECT 'g' || g FROM generate_series(1, 100000) g) AS groups,
+	         (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 100000) g) AS attributes;
+	SELECT clock_timestamp() AS t0 \gset
+	SELECT ab_route_user('fz_wide', 'u1', groups, attributes) FROM wide;
+	SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000) FROM wide;
+});
+my ($wide_branch, $wide_ms) = split /\n/, $wide;
+is($wide_branch, 'treatment', 'a call with 100,000 groups and 100,000 attribute keys routes');
+cmp_ok($wide_ms, '<', $bound_ms, "... in bounded time: $wide_ms ms");
+diag("figures: a call with 100,000 groups and 100,000 attribute keys: $wide_ms ms");
+
+# No counter or statistic is NaN or infinite: checked every 250 calls during the run
+# (the garbage deletes and clears experiments often) and once more at its end.
+$node->safe_psql('postgres', "SELECT fuzz_check($calls + 1)");
+my $checked = $node->safe_psql('postgres', q{
+	SELECT format('%s checks of %s values (%s comparisons, %s of events, %s report lines)', count(*), sum(n_values),
+	              sum(comparisons), sum(event_comparisons), sum(report_lines))
+	  FROM fuzz_checks});
+is($node->safe_psql('postgres', 'SELECT count(*) FROM fuzz_findings'), '0', "no NaN or infinity among $checked")
+  or diag($node->safe_psql('postgres',
+	q{SELECT string_agg(format('after call %s: %s.%s = %s', after_call, source, key, left(value, 200)), E'\n')
+	    FROM (SELECT DISTINCT ON (split_part(source, '(', 1), key) * FROM fuzz_findings
+	           ORDER BY split_part(source, '(', 1), key, after_call LIMIT 20) f}));
+diag("figures: checked for NaN and infinity: $checked");
+cmp_ok($node->safe_psql('postgres', 'SELECT sum(comparisons) FROM fuzz_checks'), '>', 0, 'branches were compared');
+cmp_ok($node->safe_psql('postgres', 'SELECT sum(event_comparisons) FROM fuzz_checks'), '>', 0, 'events were compared');
 
 $node->stop;
 done_testing();

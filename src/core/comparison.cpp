@@ -1,7 +1,9 @@
 #include "core/comparison.hpp"
 
 #include <algorithm>
+#include <cmath>
 
+#include "core/error.hpp"
 #include "core/sequential.hpp"
 #include "core/statistics.hpp"
 
@@ -25,6 +27,16 @@ bool Significant(const std::optional<double>& p, const AnalysisSettings& setting
 double PreviousAt(const std::vector<double>& values, std::size_t i) { return i < values.size() ? values[i] : 1; }
 
 }  // namespace
+
+void RequireDistinctBranches(const std::string& experiment, const std::string& branch_a,
+                             const std::string& branch_b) {
+  if (branch_a == branch_b)
+    throw Error(ErrorKind::kInvalidParameter,
+                "cannot compare branch " + Quoted(branch_a) + " of experiment " + Quoted(experiment) + " with itself",
+                {},
+                "Name two different branches; ab_compare_all('" + experiment +
+                    "') compares every branch with the control.");
+}
 
 QueryComparison CompareQueries(const QueryCounters& a, const QueryCounters& b, const AnalysisSettings& settings,
                                double previous_sequential_p) {
@@ -62,7 +74,9 @@ EventComparison CompareEvents(const RunningMoments& a, const RunningMoments& b, 
   if (b.count > 0) result.mean_b = b.mean;
   if (result.mean_a && result.mean_b) {
     result.diff = *result.mean_b - *result.mean_a;
-    if (*result.mean_a != 0) result.relative_lift = *result.diff / *result.mean_a;
+    // A mean as close to 0 as a denormal makes the ratio overflow: no lift, like a mean of 0.
+    if (*result.mean_a != 0 && std::isfinite(*result.diff / *result.mean_a))
+      result.relative_lift = *result.diff / *result.mean_a;
   }
   if (auto test = CompareMeans(SampleMomentsOf(a), SampleMomentsOf(b), settings.confidence_level)) {
     result.ci_low = test->ci_lower;

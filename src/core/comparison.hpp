@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/metrics.hpp"
@@ -17,6 +18,12 @@ struct AnalysisSettings {
   std::int64_t min_sample_size = 100;
   double mixing_variance = 1e-4;  // tau^2 of the always-valid p-value (sequential.hpp)
 };
+
+// A comparison is of two different branches: comparing one with itself is refused
+// (kInvalidParameter), naming both the branch and the experiment. Branch names are
+// unique within an experiment, so equal names are the same branch.
+void RequireDistinctBranches(const std::string& experiment, const std::string& branch_a,
+                             const std::string& branch_b);
 
 // ab_compare: success rates (a query is a trial, a success a conversion) and latency.
 // Optional fields are NULL in SQL: no data to compute them from.
@@ -45,7 +52,8 @@ struct QueryComparison {
 QueryComparison CompareQueries(const QueryCounters& a, const QueryCounters& b, const AnalysisSettings& settings,
                                double previous_sequential_p = 1);
 
-// ab_compare_event: Welch's t-test on the values of one event.
+// ab_compare_event: Welch's t-test on the values of one event. relative_lift is NULL when
+// mean_a is 0, or so close to 0 that the ratio overflows.
 struct EventComparison {
   std::uint64_t count_a = 0;
   std::uint64_t count_b = 0;

@@ -15,6 +15,8 @@ enum class ErrorKind {
   kWrongState,        // 55000 object_not_in_prerequisite_state
   kExclusion,         // 23P01 exclusion_violation (overlapping namespace ranges)
   kProgramLimit,      // 54000 program_limit_exceeded
+  kStringTooLong,     // 22001 string_data_right_truncation: a text argument above its documented length
+  kOutOfRange,        // 22003 numeric_value_out_of_range: a number above its documented magnitude
   kInternal,          // XX000 internal_error: a bug, never a user's mistake
 };
 

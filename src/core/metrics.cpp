@@ -3,25 +3,37 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 
 namespace abtest {
 namespace {
 
-// The way PostgreSQL spells the special float8 values, so the message shows what was sent.
+// A float8 the way PostgreSQL prints it, so that the message shows what was sent: the
+// fewest digits that read back exactly, in exponent form below 1e-4 and from 1e15 on
+// (1000000.001, 1000000, 1e+15, 5e-324, NaN, -Infinity).
 std::string FormatValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g", value);
+  char buffer[48];
+  int digits = 1;
+  for (; digits < 17; ++digits) {
+    std::snprintf(buffer, sizeof buffer, "%.*e", digits - 1, value);
+    if (std::strtod(buffer, nullptr) == value) break;
+  }
+  std::snprintf(buffer, sizeof buffer, "%.*e", digits - 1, value);
+  const int exponent = std::atoi(std::strchr(buffer, 'e') + 1);
+  if (exponent < -4 || exponent >= 15) return buffer;
+  std::snprintf(buffer, sizeof buffer, "%.*f", std::max(0, digits - 1 - exponent), value);
   return buffer;
 }
 
 [[noreturn]] void Refuse(const std::string& message, const std::string& experiment, const std::string& branch,
-                         const std::string& hint) {
-  throw Error(ErrorKind::kInvalidParameter, message,
-              "For branch " + Quoted(branch) + " of experiment " + Quoted(experiment) + ".", hint);
+                         const std::string& hint, ErrorKind kind = ErrorKind::kInvalidParameter) {
+  throw Error(kind, message, "For branch " + Quoted(branch) + " of experiment " + Quoted(experiment) + ".", hint);
 }
 
 }  // namespace
@@ -63,6 +75,7 @@ std::optional<double> RunningMoments::StandardDeviation() const {
 }
 
 void QueryCounters::Record(double latency_ms, bool success, std::int64_t now) {
+  if (latency_ms == 0) latency_ms = 0;  // -0 is 0: a minimum of -0 would print as "-0"
   if (latency.count == 0) {
     min_latency_ms = max_latency_ms = latency_ms;
     first_query = last_query = now;
@@ -109,12 +122,24 @@ void ValidateLatency(double latency_ms, const std::string& experiment, const std
   if (!std::isfinite(latency_ms) || latency_ms < 0)
     Refuse("latency_ms must be a finite number >= 0, not " + FormatValue(latency_ms), experiment, branch,
            "latency_ms is the duration of the query in milliseconds.");
+  if (latency_ms > kMaxLatencyMs)
+    Refuse("latency_ms must be at most " + FormatValue(kMaxLatencyMs) + ", not " + FormatValue(latency_ms),
+           experiment, branch,
+           "latency_ms is in milliseconds; percentiles cover up to 1000000 ms (16 min 40 s). Record a query that "
+           "ran longer as a failure at 1000000 ms.");
 }
 
 void ValidateEventValue(double value, const std::string& experiment, const std::string& branch) {
   if (!std::isfinite(value))
     Refuse("value must be a finite number, not " + FormatValue(value), experiment, branch,
            "Negative values are allowed; NaN and infinities would poison the sums.");
+  if (std::fabs(value) > kMaxEventValue)
+    Refuse("value must be between -" + FormatValue(kMaxEventValue) + " and " + FormatValue(kMaxEventValue) +
+               ", not " + FormatValue(value),
+           experiment, branch,
+           "Record the value in a larger unit (thousands rather than cents, seconds rather than microseconds): "
+           "sums and variances must stay finite and exact.",
+           ErrorKind::kOutOfRange);
 }
 
 }  // namespace abtest

@@ -46,8 +46,12 @@ struct QueryCounters {
   double AverageLatency() const;
 };
 
-// Refusals, as Error kInvalidParameter naming the experiment and branch: NaN,
-// infinite or negative latency; NaN or infinite event value.
+// Refusals naming the experiment and branch, with the bounds of core/limits.hpp:
+// - latency: NaN, infinite, negative or above kMaxLatencyMs (kInvalidParameter);
+// - event value: NaN or infinite (kInvalidParameter), |value| above kMaxEventValue
+//   (kOutOfRange).
+// Within them, every count, sum, mean and M2 stays finite however often values are
+// added or merged, and so does every statistic computed from them.
 void ValidateLatency(double latency_ms, const std::string& experiment, const std::string& branch);
 void ValidateEventValue(double value, const std::string& experiment, const std::string& branch);
 

@@ -212,15 +212,20 @@ std::optional<MeanComparison> CompareMeans(const SampleMoments& a, const SampleM
   r.difference = b.mean - a.mean;
   r.standard_error = std::sqrt(se2);
   r.t = r.difference / r.standard_error;
+  // Welch-Satterthwaite on the squared standard errors relative to the larger one: the
+  // ratio does not depend on their scale, and squares of denormal or huge variances
+  // would underflow to 0/0 or overflow to inf/inf. It lies in [min(n) - 1, n_a + n_b - 2].
+  const double scale = std::max(s2a, s2b);
+  const double ra = s2a / scale, rb = s2b / scale;
   r.degrees_of_freedom =
-      se2 * se2 / (s2a * s2a / static_cast<double>(a.count - 1) + s2b * s2b / static_cast<double>(b.count - 1));
+      (ra + rb) * (ra + rb) / (ra * ra / static_cast<double>(a.count - 1) + rb * rb / static_cast<double>(b.count - 1));
   const boost::math::students_t_distribution<double> dist(r.degrees_of_freedom);
   r.p_value = 2 * boost::math::cdf(boost::math::complement(dist, std::fabs(r.t)));
   r.confidence = 1 - r.p_value;
   const double critical = boost::math::quantile(boost::math::complement(dist, (1 - confidence_level) / 2));
   r.ci_lower = r.difference - critical * r.standard_error;
   r.ci_upper = r.difference + critical * r.standard_error;
-  if (a.mean != 0) r.relative_lift = r.difference / a.mean;
+  if (a.mean != 0 && std::isfinite(r.difference / a.mean)) r.relative_lift = r.difference / a.mean;
   return r;
 }
 

@@ -99,7 +99,7 @@ struct MeanComparison {
   double confidence = 0;          // 1 - p_value
   double ci_lower = 0;
   double ci_upper = 0;
-  std::optional<double> relative_lift;  // difference / mean_a; nullopt when mean_a = 0
+  std::optional<double> relative_lift;  // difference / mean_a; nullopt when mean_a = 0 or the ratio overflows
 };
 
 // Welch's t-test. nullopt when either branch has fewer than 2 observations (no sample

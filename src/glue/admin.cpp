@@ -8,6 +8,7 @@
 #include "core/condition.hpp"
 #include "core/error.hpp"
 #include "core/experiment.hpp"
+#include "core/limits.hpp"
 #include "glue/args.hpp"
 #include "glue/catalog.hpp"
 #include "glue/guard.hpp"
@@ -199,7 +200,10 @@ ABTEST_SQL_FUNCTION(ab_sticky_cache_stats) {
 
 ABTEST_SQL_FUNCTION(ab_clear_user_cache) {
   RequirePreloaded();
-  sticky::ForgetUser(TextArg(fcinfo, 0, "user_id"));
+  if (PG_ARGISNULL(0)) RefuseNull("user_id");
+  std::string_view user_id = TextView(PG_GETARG_DATUM(0));
+  ValidateUserId("user_id", user_id);  // as routing: no longer id is ever assigned
+  sticky::ForgetUser(std::string(user_id));
   PG_RETURN_VOID();
 }
 

@@ -154,6 +154,7 @@ ABTEST_SQL_FUNCTION(ab_compare) {
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
   int a = RequireBranch(fcinfo, experiment, 1);
   int b = RequireBranch(fcinfo, experiment, 2);
+  RequireDistinctBranches(experiment.name(), experiment.branch(a), experiment.branch(b));
   metrics::BranchSnapshot snapshot_a, snapshot_b;
   metrics::ReadBranch(experiment, a, &snapshot_a);
   metrics::ReadBranch(experiment, b, &snapshot_b);
@@ -187,6 +188,7 @@ ABTEST_SQL_FUNCTION(ab_compare_event) {
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
   int a = RequireBranch(fcinfo, experiment, 1);
   int b = RequireBranch(fcinfo, experiment, 2);
+  RequireDistinctBranches(experiment.name(), experiment.branch(a), experiment.branch(b));
   std::string event_name = TextArg(fcinfo, 3, "event_name");
   pg_uuid_t id = UuidFromText(experiment.model().id);
   std::vector<metrics::EventSnapshot> events = metrics::ReadEvents(&id);
@@ -250,7 +252,8 @@ ABTEST_SQL_FUNCTION(ab_srm) {
       SampleRatioOf(experiment, ObservedUsers(experiment, metrics::ReadBranches(experiment)));
   ResultSet rows(fcinfo);
   Datum values[4];
-  bool nulls[4] = {!check, !check, !check, false};
+  // Users in a branch allocated 0% make the statistic infinite: NULL, with p = 0 and a mismatch.
+  bool nulls[4] = {!check || !std::isfinite(check->chi_square), !check, !check, false};
   values[0] = Float8GetDatum(check ? check->chi_square : 0);
   values[1] = Int32GetDatum(check ? check->degrees_of_freedom : 0);
   values[2] = Float8GetDatum(check ? check->p_value : 0);

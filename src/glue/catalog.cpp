@@ -4,7 +4,12 @@
 
 #include "core/error.hpp"
 #include "core/experiment_json.hpp"
+#include "core/limits.hpp"
 #include "glue/guard.hpp"
+
+extern "C" {
+#include "access/nbtree.h"
+}
 
 namespace abtest::glue::catalog {
 namespace {
@@ -91,6 +96,13 @@ constexpr const char* kRelogAssignment =
     "VALUES ($1::uuid, $2, $3, clock_timestamp()) "
     "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = excluded.branch, assigned_at = excluded.assigned_at "
     "RETURNING branch";
+// The longest user id fits an entry of the log's primary key (experiment_id, user_id)
+// uncompressed, the larger of its two btree indexes: no routing call can fail on it.
+static_assert(MAXALIGN(sizeof(IndexTupleData) + sizeof(pg_uuid_t) + VARHDRSZ + kMaxUserIdBytes) <=
+                  MAXALIGN_DOWN((BLCKSZ - MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) +
+                                                   3 * sizeof(ItemPointerData)) -
+                                 MAXALIGN(sizeof(BTPageOpaqueData))) / 3),
+              "kMaxUserIdBytes must fit a btree entry of abtest.assignments (BTMaxItemSize)");
 constexpr const char* kDeleteAssignments = "DELETE FROM abtest.assignments WHERE experiment_id = $1::uuid";
 constexpr const char* kDeleteUserAssignments = "DELETE FROM abtest.assignments WHERE user_id = $1";
 

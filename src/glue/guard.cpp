@@ -19,6 +19,8 @@ int SqlState(ErrorKind kind) {
     case ErrorKind::kWrongState: return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
     case ErrorKind::kExclusion: return ERRCODE_EXCLUSION_VIOLATION;
     case ErrorKind::kProgramLimit: return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+    case ErrorKind::kStringTooLong: return ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
+    case ErrorKind::kOutOfRange: return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
     case ErrorKind::kInternal: return ERRCODE_INTERNAL_ERROR;
   }
   return ERRCODE_INTERNAL_ERROR;

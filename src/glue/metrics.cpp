@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/latency_histogram.hpp"
+#include "core/limits.hpp"
 #include "core/metrics.hpp"
 #include "glue/args.hpp"
 #include "glue/catalog.hpp"
@@ -91,7 +92,7 @@ ABTEST_SQL_FUNCTION(ab_record_query) {
   double latency_ms = Float8Arg(fcinfo, 2, "latency_ms");
   if (PG_ARGISNULL(3)) RefuseNull("success");
   bool success = PG_GETARG_BOOL(3);
-  if (!(std::isfinite(latency_ms) && latency_ms >= 0))
+  if (!(latency_ms >= 0 && latency_ms <= kMaxLatencyMs))  // NaN too
     ValidateLatency(latency_ms, experiment.name(), experiment.branch(position));
   metrics::RecordQuery(experiment, position, latency_ms, success);
   PG_RETURN_VOID();
@@ -105,7 +106,7 @@ ABTEST_SQL_FUNCTION(ab_record_event) {
   if (PG_ARGISNULL(2)) RefuseNull("event_name");
   std::string_view event_name = TextView(PG_GETARG_DATUM(2));
   double value = Float8Arg(fcinfo, 3, "value");
-  if (!std::isfinite(value)) ValidateEventValue(value, experiment.name(), experiment.branch(position));
+  if (!(std::fabs(value) <= kMaxEventValue)) ValidateEventValue(value, experiment.name(), experiment.branch(position));
   metrics::RecordEvent(experiment, position, event_name, value);
   PG_RETURN_VOID();
 }

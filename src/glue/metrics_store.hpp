@@ -19,13 +19,12 @@
 #include <vector>
 
 #include "core/latency_histogram.hpp"
+#include "core/limits.hpp"
 #include "core/metrics.hpp"
 #include "core/router.hpp"
 #include "glue/pg.hpp"
 
 namespace abtest::glue::metrics {
-
-constexpr std::size_t kMaxEventNameBytes = 63;
 
 struct BranchSnapshot {
   pg_uuid_t experiment;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/names.hpp"
 #include "core/router.hpp"
 #include "glue/args.hpp"
@@ -57,13 +58,16 @@ class CallEnvironment final : public RoutingEnvironment {
   bool explaining_;
 };
 
-// The user's identity: user_id, or session_id for a visitor without one.
+// The user's identity: user_id, or session_id for a visitor without one. Refused
+// above kMaxUserIdBytes before anything is looked up, cached or queued.
 std::string_view RoutingIdentity(FunctionCallInfo fcinfo, const RouteArgs& args) {
   int source = !PG_ARGISNULL(args.user_id) ? args.user_id : args.session_id;
   if (PG_ARGISNULL(source))
     throw Error(ErrorKind::kNullValue, "user_id must not be NULL", {},
                 "Pass a session_id to route a visitor who has no user id.");
-  return TextView(PG_GETARG_DATUM(source));
+  std::string_view identity = TextView(PG_GETARG_DATUM(source));
+  ValidateUserId(source == args.user_id ? "user_id" : "session_id", identity);
+  return identity;
 }
 
 RouteDecision Decide(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args,
@@ -133,5 +137,7 @@ ABTEST_SQL_FUNCTION(ab_bucket) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
   if (PG_ARGISNULL(1)) RefuseNull("user_id");
-  PG_RETURN_INT32(experiment.HashBucket(TextView(PG_GETARG_DATUM(1))));
+  std::string_view user_id = TextView(PG_GETARG_DATUM(1));
+  ValidateUserId("user_id", user_id);
+  PG_RETURN_INT32(experiment.HashBucket(user_id));
 }

@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/metrics.hpp"
 #include "core/sequential.hpp"
 #include "core/statistics.hpp"
@@ -369,6 +372,55 @@ TEST(CompareEvents, ZeroMeanHasNoLift) {
   EXPECT_FALSE(c.relative_lift);
   EXPECT_TRUE(c.p_value);
   ExpectNoNaN(c);
+}
+
+// Whatever ab_record_event accepts gives finite statistics: values at ±kMaxEventValue,
+// denormals, and a mean so close to 0 that a lift relative to it would overflow.
+TEST(CompareEvents, ValuesAtTheBoundsGiveFiniteStatistics) {
+  AnalysisSettings settings;
+  settings.min_sample_size = 1;
+  std::vector<double> extreme, tiny, normal;
+  for (int i = 0; i < 1000; ++i) {
+    extreme.push_back(i % 2 == 0 ? kMaxEventValue : -kMaxEventValue);
+    tiny.push_back(i % 3 == 0 ? 5e-324 : 1e-160);
+    normal.push_back(10 + i % 7);
+  }
+  const std::vector<std::vector<double>> samples = {extreme, tiny, normal, std::vector<double>(2, kMaxEventValue),
+                                                    {5e-324, 0}, {-0.0, 0.0}};
+  for (const auto& a : samples)
+    for (const auto& b : samples) {
+      const EventComparison c = CompareEvents(Moments(a), Moments(b), settings);
+      ExpectNoNaN(c);
+    }
+  const EventComparison c = CompareEvents(Moments({5e-324, 5e-324}), Moments(normal), settings);
+  EXPECT_GT(*c.mean_a, 0);
+  EXPECT_FALSE(c.relative_lift);  // 13 / 5e-324 overflows
+  EXPECT_TRUE(c.p_value);
+}
+
+// Latencies at the bounds: 0, denormals and 1,000,000 ms.
+TEST(CompareQueries, LatenciesAtTheBoundsGiveFiniteStatistics) {
+  QueryCounters a, b, c;
+  for (int i = 0; i < 500; ++i) {
+    a.Record(i % 2 == 0 ? kMaxLatencyMs : 0, i % 3 == 0, i);
+    b.Record(i % 2 == 0 ? 5e-324 : 1e-160, i % 5 == 0, i);
+    c.Record(kMaxLatencyMs, true, i);
+  }
+  for (const QueryCounters* x : {&a, &b, &c})
+    for (const QueryCounters* y : {&a, &b, &c}) ExpectNoNaN(CompareQueries(*x, *y, AnalysisSettings{}));
+}
+
+TEST(RequireDistinctBranches, ABranchIsNotComparedWithItself) {
+  EXPECT_NO_THROW(RequireDistinctBranches("checkout", "control", "treatment"));
+  EXPECT_NO_THROW(RequireDistinctBranches("checkout", "control", "Control"));
+  try {
+    RequireDistinctBranches("checkout", "control", "control");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidParameter);
+    EXPECT_EQ(std::string(e.what()), "cannot compare branch \"control\" of experiment \"checkout\" with itself");
+    EXPECT_EQ(e.hint(), "Name two different branches; ab_compare_all('checkout') compares every branch with the control.");
+  }
 }
 
 TEST(CompareEvents, MatchesWelchBySciPy) {

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/latency_histogram.hpp"
+#include "core/limits.hpp"
 
 namespace abtest {
 namespace {
@@ -266,12 +268,12 @@ TEST(QueryCounters, MergeWithEmpty) {
 // Validation
 
 template <typename Fn>
-void ExpectRefused(Fn&& fn, const std::string& message) {
+void ExpectRefused(Fn&& fn, const std::string& message, ErrorKind kind = ErrorKind::kInvalidParameter) {
   try {
     fn();
     ADD_FAILURE() << "accepted; expected: " << message;
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kInvalidParameter);
+    EXPECT_EQ(e.kind(), kind);
     EXPECT_EQ(std::string(e.what()), message);
     EXPECT_EQ(e.detail(), "For branch \"treatment\" of experiment \"checkout\".");
   }
@@ -287,7 +289,15 @@ TEST(Validation, Latency) {
   EXPECT_NO_THROW(ValidateLatency(0, "checkout", "treatment"));
   EXPECT_NO_THROW(ValidateLatency(-0.0, "checkout", "treatment"));
   EXPECT_NO_THROW(ValidateLatency(0.001, "checkout", "treatment"));
-  EXPECT_NO_THROW(ValidateLatency(1e12, "checkout", "treatment"));
+  EXPECT_NO_THROW(ValidateLatency(5e-324, "checkout", "treatment"));
+  // Up to the top of the histogram, and not one bit above it.
+  EXPECT_EQ(kMaxLatencyMs, kLatencyCeilingMs);
+  EXPECT_NO_THROW(ValidateLatency(kMaxLatencyMs, "checkout", "treatment"));
+  ExpectRefused(validate(std::nextafter(kMaxLatencyMs, kInf)),
+                "latency_ms must be at most 1000000, not 1000000.0000000001");
+  ExpectRefused(validate(1000000.001), "latency_ms must be at most 1000000, not 1000000.001");
+  ExpectRefused(validate(1e12), "latency_ms must be at most 1000000, not 1000000000000");
+  ExpectRefused(validate(1e308), "latency_ms must be at most 1000000, not 1e+308");
 }
 
 TEST(Validation, EventValue) {
@@ -297,8 +307,90 @@ TEST(Validation, EventValue) {
   ExpectRefused(validate(-kInf), "value must be a finite number, not -Infinity");
   EXPECT_NO_THROW(ValidateEventValue(0, "checkout", "treatment"));
   EXPECT_NO_THROW(ValidateEventValue(-12.5, "checkout", "treatment"));  // refunds are events too
-  EXPECT_NO_THROW(ValidateEventValue(-1e300, "checkout", "treatment"));
-  EXPECT_NO_THROW(ValidateEventValue(1e300, "checkout", "treatment"));
+  EXPECT_NO_THROW(ValidateEventValue(-0.0, "checkout", "treatment"));
+  EXPECT_NO_THROW(ValidateEventValue(5e-324, "checkout", "treatment"));
+  EXPECT_NO_THROW(ValidateEventValue(kMaxEventValue, "checkout", "treatment"));
+  EXPECT_NO_THROW(ValidateEventValue(-kMaxEventValue, "checkout", "treatment"));
+  ExpectRefused(validate(std::nextafter(kMaxEventValue, kInf)),
+                "value must be between -1e+15 and 1e+15, not 1.0000000000000001e+15", ErrorKind::kOutOfRange);
+  ExpectRefused(validate(-1e300), "value must be between -1e+15 and 1e+15, not -1e+300", ErrorKind::kOutOfRange);
+  ExpectRefused(validate(1e308), "value must be between -1e+15 and 1e+15, not 1e+308", ErrorKind::kOutOfRange);
+  ExpectRefused(validate(-std::numeric_limits<double>::max()),
+                "value must be between -1e+15 and 1e+15, not -1.7976931348623157e+308", ErrorKind::kOutOfRange);
+}
+
+// ---------------------------------------------------------------------------------------
+// At the bounds: whatever is accepted keeps every moment finite, and exact where it can be.
+
+bool Finite(const RunningMoments& m) {
+  return std::isfinite(m.sum) && std::isfinite(m.mean) && std::isfinite(m.m2) &&
+         std::isfinite(m.Variance().value_or(0)) && std::isfinite(m.StandardDeviation().value_or(0));
+}
+
+TEST(Bounds, EventValuesAtTheLimitKeepEveryMomentFinite) {
+  RunningMoments m;
+  for (int i = 0; i < 1000000; ++i) m.Add(i % 2 == 0 ? kMaxEventValue : -kMaxEventValue);
+  EXPECT_TRUE(Finite(m));
+  EXPECT_EQ(m.sum, 0);
+  EXPECT_LE(std::fabs(m.mean), 1e-12 * kMaxEventValue);  // the running mean's rounding
+  ExpectRelative(*m.Variance(), 1e30 * 1000000 / 999999, 1e-9);
+
+  RunningMoments all_high;
+  for (int i = 0; i < 1000; ++i) all_high.Add(kMaxEventValue);
+  EXPECT_EQ(all_high.sum, 1e18);  // exact: every partial sum is a multiple of 1e15 below 2^53 * 1e15
+  EXPECT_EQ(all_high.mean, kMaxEventValue);
+  EXPECT_EQ(all_high.m2, 0);
+}
+
+// Merged totals as the flush worker keeps them, with counts no server will reach
+// (2^63 in all), half at each extreme.
+TEST(Bounds, MergedMomentsAtTheLargestCountsStayFinite) {
+  RunningMoments high, low;
+  high.count = low.count = std::uint64_t{1} << 61;
+  high.mean = kMaxEventValue;
+  low.mean = -kMaxEventValue;
+  high.sum = static_cast<double>(high.count) * kMaxEventValue;
+  low.sum = -high.sum;
+  high.m2 = low.m2 = static_cast<double>(high.count) * kMaxEventValue * kMaxEventValue;  // more than possible
+  RunningMoments merged = high;
+  merged.Merge(low);
+  merged.Merge(merged);
+  EXPECT_TRUE(Finite(merged));
+  EXPECT_EQ(merged.count, std::uint64_t{1} << 63);
+  EXPECT_EQ(merged.mean, 0);
+  EXPECT_LT(merged.m2, 1e51);
+}
+
+TEST(Bounds, LatenciesAtTheLimitKeepEveryCounterFinite) {
+  QueryCounters c;
+  for (int i = 0; i < 100000; ++i) c.Record(i % 2 == 0 ? kMaxLatencyMs : 5e-324, true, i);
+  EXPECT_TRUE(Finite(c.latency));
+  EXPECT_EQ(c.max_latency_ms, kMaxLatencyMs);
+  EXPECT_EQ(c.min_latency_ms, 5e-324);
+  ExpectRelative(c.AverageLatency(), kMaxLatencyMs / 2, 1e-12);
+
+  QueryCounters many;
+  many.latency.count = std::uint64_t{1} << 63;
+  many.latency.sum = static_cast<double>(many.latency.count) * kMaxLatencyMs;
+  many.latency.mean = kMaxLatencyMs;
+  many.latency.m2 = static_cast<double>(many.latency.count) * kMaxLatencyMs * kMaxLatencyMs;
+  many.min_latency_ms = 0;
+  many.max_latency_ms = kMaxLatencyMs;
+  many.Merge(c);
+  EXPECT_TRUE(Finite(many.latency));
+  EXPECT_TRUE(std::isfinite(many.AverageLatency()));
+}
+
+TEST(Bounds, NegativeZeroIsRecordedAsZero) {
+  QueryCounters c;
+  c.Record(-0.0, true, 1);
+  EXPECT_FALSE(std::signbit(c.min_latency_ms));
+  EXPECT_FALSE(std::signbit(c.max_latency_ms));
+  EXPECT_FALSE(std::signbit(c.AverageLatency()));
+  RunningMoments m;
+  m.Add(-0.0);
+  EXPECT_FALSE(std::signbit(m.sum));
+  EXPECT_FALSE(std::signbit(m.mean));
 }
 
 }  // namespace

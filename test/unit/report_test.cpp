@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/comparison.hpp"
+#include "core/limits.hpp"
 #include "core/metrics.hpp"
 #include "core/statistics.hpp"
 
@@ -396,6 +397,23 @@ TEST(ReportLines, NoLineIsNaNOrInfinite) {
           CheckSampleRatio({static_cast<std::int64_t>(a.first), static_cast<std::int64_t>(b.first)}, {5000, 5000});
       ExpectPrintable(ReportLines(input));
     }
+}
+
+// Latencies at the bounds ab_record_query accepts: 0, denormals and 1,000,000 ms; p95
+// at the top; users in a branch allocated 0% (an infinite chi-square).
+TEST(ReportLines, LatenciesAtTheBoundsPrintFinite) {
+  ReportInput input = Input({Branch("control", 10000, 0, 0), Branch("treatment", 0, 0, 0)});
+  for (int i = 0; i < 300; ++i) {
+    input.branches[0].queries.Record(i % 2 == 0 ? kMaxLatencyMs : 5e-324, i % 3 == 0, i);
+    input.branches[1].queries.Record(kMaxLatencyMs, i % 4 == 0, i);
+  }
+  input.branches[0].p95_latency_ms = kMaxLatencyMs;
+  input.branches[1].p95_latency_ms = kMaxLatencyMs;
+  input.sample_ratio = CheckSampleRatio({100, 3}, {10000, 0});
+  const std::vector<std::string> lines = ReportLines(input);
+  ExpectPrintable(lines);
+  EXPECT_TRUE(Contains(LineStartingWith(lines, "treatment"), "1000000.00  1000000.00"));
+  EXPECT_EQ(CountContaining(lines, "users in a branch allocated 0%"), 1u);
 }
 
 }  // namespace

@@ -270,6 +270,31 @@ TEST(Welch, DegenerateInputs) {
   EXPECT_DOUBLE_EQ(equal->ci_lower, -equal->ci_upper);
 }
 
+// Variances whose squares underflow (denormal) or overflow: the degrees of freedom are a
+// ratio that does not depend on the scale, so they stay what they are at any scale.
+TEST(Welch, DegreesOfFreedomAtExtremeScales) {
+  const auto reference = CompareMeans(SampleMoments{5, 0, 2}, SampleMoments{9, 1, 3}, 0.95);
+  ASSERT_TRUE(reference);
+  for (double scale : {1e-320, 1e-300, 1e-160, 1e150, 1e300}) {
+    SCOPED_TRACE(scale);
+    const auto r = CompareMeans(SampleMoments{5, 0, 2 * scale}, SampleMoments{9, 1, 3 * scale}, 0.95);
+    ASSERT_TRUE(r);
+    EXPECT_NEAR(r->degrees_of_freedom, reference->degrees_of_freedom, scale < 1e-300 ? 1e-2 : 1e-9);
+    for (double x : {r->standard_error, r->t, r->degrees_of_freedom, r->p_value, r->confidence, r->ci_lower,
+                     r->ci_upper})
+      EXPECT_TRUE(std::isfinite(x)) << x;
+  }
+  // One side constant, the other's variance denormal: all degrees of freedom are its own.
+  const auto tiny = CompareMeans(SampleMoments{10, 5, 0}, SampleMoments{21, 6, 4e-321}, 0.95);
+  ASSERT_TRUE(tiny);
+  EXPECT_DOUBLE_EQ(tiny->degrees_of_freedom, 20);
+  EXPECT_EQ(tiny->p_value, 0);
+  // A mean so close to 0 that the lift would overflow has none.
+  const auto near_zero = CompareMeans(SampleMoments{10, 5e-324, 1}, SampleMoments{10, 1, 1}, 0.95);
+  ASSERT_TRUE(near_zero);
+  EXPECT_FALSE(near_zero->relative_lift);
+}
+
 TEST(Welch, RefusesInvalidInput) {
   ExpectInvalid([] { CompareMeans(SampleMoments{-2, 0, 1}, SampleMoments{5, 0, 1}, 0.95); });
   ExpectInvalid([] { CompareMeans(SampleMoments{5, 0, -1}, SampleMoments{5, 0, 1}, 0.95); });
