@@ -181,7 +181,8 @@ SELECT ab_unforce('forced', 'never_forced');
 SELECT ab_route_user('forced', 'qa42') AS unforced;
 SELECT sqlstate_of($$SELECT ab_force('forced', 'qa42', 'nope')$$) AS unknown_branch,
        sqlstate_of($$SELECT ab_force('nope', 'qa42', 'control')$$) AS unknown_experiment,
-       sqlstate_of($$SELECT ab_force('forced', NULL, 'control')$$) AS null_user;
+       sqlstate_of($$SELECT ab_force('forced', NULL, 'control')$$) AS null_user,
+       sqlstate_of($$SELECT ab_force('forced', repeat('u', 2049), 'control')$$) AS long_user;
 
 -- 7. ab_explain: every reason, counting and writing nothing.
 SELECT ab_create_experiment('explained', ARRAY['control', 'treatment']) IS NOT NULL AS created;

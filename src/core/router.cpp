@@ -40,6 +40,13 @@ CompiledExperiment::CompiledExperiment(Experiment experiment, RegexEngine* regex
   std::vector<int> shares;
   for (const auto& branch : model_.branches) shares.push_back(branch.allocation);
   if (shares == EqualSplit(shares.size())) allocation_weights_ = growthbook::EqualWeights(static_cast<int>(shares.size()));
+  const Strategy& strategy = model_.strategy;
+  if (strategy.kind == StrategyKind::kGrowthBook)
+    growthbook_ranges_ = strategy.ranges ? *strategy.ranges
+                                         : growthbook::BucketRanges(static_cast<int>(shares.size()),
+                                                                    strategy.growthbook_coverage,
+                                                                    strategy.weights ? strategy.weights
+                                                                                     : allocation_weights_);
   seed_ = SaltSeed(model_.config.salt);
   std::string assignment = model_.config.salt + '\n' + StrategyName(model_.strategy.kind) + '\n' +
                            StrategyParamsJson(model_.strategy);
@@ -56,6 +63,11 @@ CompiledExperiment::CompiledExperiment(Experiment experiment, RegexEngine* regex
     condition_ = Condition::Compile(Json::parse(*model_.config.condition), Json::object(), regex ? *regex : none,
                                     ConditionMode::kStrict);
   }
+}
+
+const std::string& CompiledExperiment::growthbook_seed() const {
+  const Strategy& strategy = model_.strategy;
+  return strategy.seed && !strategy.seed->empty() ? *strategy.seed : model_.name;
 }
 
 std::optional<int> CompiledExperiment::Forced(std::string_view user_id) const {
@@ -178,14 +190,16 @@ double Fraction(int bucket) { return static_cast<double>(bucket) / kBuckets; }
 
 // The value GrowthBook hashes: the hash attribute (else the fallback attribute), or the
 // user id when the strategy names none. Empty counts as missing, as in the SDKs.
-std::optional<std::string> HashIdentity(const CompiledExperiment& experiment, const RouteRequest& request,
-                                        RoutingEnvironment& environment) {
+// `storage` keeps an attribute's text alive; the user id is not copied.
+std::optional<std::string_view> HashIdentity(const CompiledExperiment& experiment, const RouteRequest& request,
+                                             RoutingEnvironment& environment, std::optional<std::string>& storage) {
   const Strategy& strategy = experiment.model().strategy;
-  if (strategy.kind != StrategyKind::kGrowthBook || !strategy.hash_attribute) return std::string(request.user_id);
-  std::optional<std::string> value = environment.Attribute(*strategy.hash_attribute);
-  if ((!value || value->empty()) && strategy.fallback_attribute) value = environment.Attribute(*strategy.fallback_attribute);
-  if (!value || value->empty()) return std::nullopt;
-  return value;
+  if (strategy.kind != StrategyKind::kGrowthBook || !strategy.hash_attribute) return request.user_id;
+  storage = environment.Attribute(*strategy.hash_attribute);
+  if ((!storage || storage->empty()) && strategy.fallback_attribute)
+    storage = environment.Attribute(*strategy.fallback_attribute);
+  if (!storage || storage->empty()) return std::nullopt;
+  return std::string_view(*storage);
 }
 
 RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const RouteRequest& request,
@@ -223,17 +237,16 @@ RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const Route
       return In(turns[environment.NextTurn(experiment) % turns.size()]);
     }
     case StrategyKind::kGrowthBook: {
-      const std::string& seed = strategy.seed ? *strategy.seed : experiment.name();
-      growthbook::Decision chosen = growthbook::Choose(strategy, seed, identity, experiment.allocation_weights());
-      std::optional<double> bucket;
-      if (!std::isnan(chosen.bucket)) bucket = chosen.bucket;
-      if (chosen.variation < 0) return Out(0, RouteReason::kCoverage, bucket);
+      // As growthbook::Choose, with the ranges computed once (HashIdentity refused an empty value).
+      std::optional<double> bucket = growthbook::Hash(experiment.growthbook_seed(), identity, strategy.hash_version);
+      int variation = bucket ? growthbook::ChooseVariation(*bucket, experiment.growthbook_ranges()) : -1;
+      if (variation < 0) return Out(0, RouteReason::kCoverage, bucket);
       if (strategy.force) {
         std::int64_t forced = *strategy.force;
         bool valid = forced >= 0 && forced < static_cast<std::int64_t>(experiment.model().branches.size());
         return Out(valid ? static_cast<int>(forced) : 0, RouteReason::kForced, bucket);
       }
-      return In(chosen.variation, bucket);
+      return In(variation, bucket);
     }
   }
   throw Error(ErrorKind::kInternal, "unhandled assignment strategy");
@@ -241,7 +254,7 @@ RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const Route
 
 // Steps 7 (namespace) and 8 (strategy), after the condition.
 RouteDecision AssignWithin(const CompiledExperiment& experiment, const RouteRequest& request,
-                           RoutingEnvironment& environment, const std::string& identity) {
+                           RoutingEnvironment& environment, std::string_view identity) {
   if (const auto& range = experiment.model().config.namespace_range) {
     // GrowthBook's namespace hash, for every strategy: experiments of one namespace stay
     // disjoint whatever their strategies, and agree with the SDKs.
@@ -255,7 +268,8 @@ RouteDecision AssignWithin(const CompiledExperiment& experiment, const RouteRequ
 
 RouteDecision Assign(const CompiledExperiment& experiment, const RouteRequest& request,
                      RoutingEnvironment& environment) {
-  std::optional<std::string> identity = HashIdentity(experiment, request, environment);
+  std::optional<std::string> storage;
+  std::optional<std::string_view> identity = HashIdentity(experiment, request, environment, storage);
   if (!identity) return Out(0, RouteReason::kMissingHashAttribute);
   return AssignWithin(experiment, request, environment, *identity);
 }
@@ -282,7 +296,8 @@ RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& re
       return decision;
     }
   }
-  std::optional<std::string> identity = HashIdentity(experiment, request, environment);
+  std::optional<std::string> storage;
+  std::optional<std::string_view> identity = HashIdentity(experiment, request, environment, storage);
   if (!identity) return Out(0, RouteReason::kMissingHashAttribute);
   if (!experiment.condition().empty()) {
     AttributeSource* attributes = environment.Attributes();

@@ -60,6 +60,10 @@ class CompiledExperiment {
   std::optional<int> Forced(std::string_view user_id) const;
   // The allocation as fractions, GrowthBook's weights when the strategy gives none.
   const std::vector<double>& allocation_weights() const { return allocation_weights_; }
+  // The growthbook strategy's bucket ranges, computed once.
+  const std::vector<std::pair<double, double>>& growthbook_ranges() const { return growthbook_ranges_; }
+  // The growthbook strategy's seed: its own, or the experiment's name.
+  const std::string& growthbook_seed() const;
 
   int completed_branch() const { return completed_branch_; }
   // Changes whenever the allocation, salt or strategy changes: what a user's hash-based
@@ -85,6 +89,7 @@ class CompiledExperiment {
   Condition condition_;
   std::map<std::string, int, std::less<>> forced_;
   std::vector<double> allocation_weights_;
+  std::vector<std::pair<double, double>> growthbook_ranges_;
 };
 
 // Why a user got the branch they got (ab_explain's reason).

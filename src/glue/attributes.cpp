@@ -85,6 +85,17 @@ JsonbContainer* JsonbAttributes::Root() {
   return &jsonb_->root;
 }
 
+const Json* JsonbAttributes::Keep(Json value) {
+  if (found_count_ < found_.size()) {
+    found_[found_count_] = std::move(value);
+    return &found_[found_count_++];
+  }
+  more_found_.push_front(std::move(value));
+  return &more_found_.front();
+}
+
+// The lookups inside the jsonb are plain searches of memory this call owns: they neither
+// allocate nor raise, so they run without PgCall's setjmp, on the hot path of routing.
 const Json* JsonbAttributes::Find(const std::vector<std::string>& path) {
   JsonbContainer* container = Root();
   if (container == nullptr || path.empty()) return nullptr;
@@ -96,8 +107,7 @@ const Json* JsonbAttributes::Find(const std::vector<std::string>& path) {
     if (JsonContainerIsArray(container)) {
       if (key == "length") {
         if (i + 1 != path.size()) return nullptr;  // a number has no members
-        found_.push_front(Json(JsonContainerSize(container)));
-        return &found_.front();
+        return Keep(Json(JsonContainerSize(container)));
       }
       char* end = nullptr;
       unsigned long index = std::strtoul(key.c_str(), &end, 10);
@@ -105,18 +115,15 @@ const Json* JsonbAttributes::Find(const std::vector<std::string>& path) {
         return nullptr;
       JsonbValue* element = PgCall([&] { return getIthJsonbValueFromContainer(container, static_cast<uint32>(index)); });
       found = *element;
-    } else {
-      bool present = PgCall([&] {
-        return getKeyJsonValueFromContainer(container, key.data(), static_cast<uint32>(key.size()), &found) != nullptr;
-      });
-      if (!present) return nullptr;
+    } else if (getKeyJsonValueFromContainer(container, key.data(), static_cast<uint32>(key.size()), &found) ==
+               nullptr) {
+      return nullptr;
     }
     if (i + 1 == path.size()) break;
     if (found.type != jbvBinary) return nullptr;  // a scalar has no members
     container = found.val.binary.data;
   }
-  found_.push_front(ScalarToJson(found, 1));
-  return &found_.front();
+  return Keep(ScalarToJson(found, 1));
 }
 
 std::optional<std::string> JsonbAttributes::Text(std::string_view name) {

@@ -4,6 +4,7 @@
 // detoasts the argument at all.
 #pragma once
 
+#include <array>
 #include <forward_list>
 #include <optional>
 #include <string>
@@ -27,11 +28,16 @@ class JsonbAttributes final : public AttributeSource {
 
  private:
   JsonbContainer* Root();
+  const Json* Keep(Json value);
 
   Datum datum_;
   bool is_null_;
   Jsonb* jsonb_ = nullptr;
-  std::forward_list<Json> found_;  // what Find returned, alive until this object ends (no allocation while empty)
+  // What Find returned, alive until this object ends: a condition's first few values
+  // without a heap allocation, the rest in a list whose elements never move.
+  std::array<Json, 4> found_;
+  std::size_t found_count_ = 0;
+  std::forward_list<Json> more_found_;
 };
 
 // A whole jsonb value as JSON (ab_eval_condition's arguments). Refuses nesting deeper

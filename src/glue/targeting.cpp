@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/experiment.hpp"
 #include "core/growthbook.hpp"
+#include "core/limits.hpp"
 #include "glue/args.hpp"
 #include "glue/attributes.hpp"
 #include "glue/catalog.hpp"
@@ -35,6 +36,7 @@ using namespace abtest::glue;
 ABTEST_SQL_FUNCTION(ab_force) {
   RequirePreloaded();
   std::string user = TextArg(fcinfo, 1, "user_id");
+  ValidateUserId("user_id", user);
   std::string branch = TextArg(fcinfo, 2, "branch");
   Experiment experiment = catalog::LoadForUpdate(TextArg(fcinfo, 0, "experiment name"));
   experiment.RequireBranch(branch);
@@ -47,6 +49,7 @@ ABTEST_SQL_FUNCTION(ab_force) {
 ABTEST_SQL_FUNCTION(ab_unforce) {
   RequirePreloaded();
   std::string user = TextArg(fcinfo, 1, "user_id");
+  ValidateUserId("user_id", user);
   Experiment experiment = catalog::LoadForUpdate(TextArg(fcinfo, 0, "experiment name"));
   catalog::Unforce(experiment, user);
   PG_RETURN_VOID();
