@@ -9,7 +9,9 @@ MODULE_big = abtest
 DATA = $(wildcard abtest--*.sql)
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
-GLUE_SRCS = $(sort $(wildcard src/glue/*.cpp))
+# The glue by role: sql/ (SQL entry points), shmem/ (shared memory), worker/ (the flush
+# worker and what it runs), catalog/ (the catalog and each backend's compiled copy).
+GLUE_SRCS = $(sort $(wildcard src/glue/*.cpp src/glue/*/*.cpp))
 CORE_OBJS = $(CORE_SRCS:.cpp=.o)
 OBJS = $(CORE_OBJS) $(GLUE_SRCS:.cpp=.o)
 
@@ -36,7 +38,7 @@ CORE_CXXFLAGS = -std=c++17 -O2 -g -fPIC -Wall -Wextra -Wpedantic -Wshadow -Isrc 
 src/core/%.o: src/core/%.cpp $(wildcard src/core/*.hpp)
 	$(CXX) $(CORE_CXXFLAGS) -c -o $@ $<
 
-$(GLUE_SRCS:.cpp=.o): $(wildcard src/core/*.hpp src/glue/*.hpp)
+$(GLUE_SRCS:.cpp=.o): $(wildcard src/core/*.hpp src/glue/*.hpp src/glue/*/*.hpp)
 
 UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))
 UNIT_BIN = test/unit/run_unit_tests

@@ -3,7 +3,7 @@
 #include "core/error.hpp"
 #include "core/names.hpp"
 #include "glue/args.hpp"
-#include "glue/experiment_cache.hpp"
+#include "glue/catalog/experiment_cache.hpp"
 #include "glue/guard.hpp"
 
 namespace abtest::glue {

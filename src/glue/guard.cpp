@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 namespace abtest::glue {
 namespace {

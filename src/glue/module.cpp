@@ -1,12 +1,12 @@
 // The library's entry point: GUCs and shared memory, set up at server start.
 
-#include "glue/analysis.hpp"
-#include "glue/assignment_queue.hpp"
+#include "glue/sql/analysis.hpp"
+#include "glue/shmem/assignment_queue.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;

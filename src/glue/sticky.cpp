@@ -5,12 +5,12 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "glue/assignment_queue.hpp"
-#include "glue/catalog.hpp"
+#include "glue/shmem/assignment_queue.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
-#include "glue/shared_state.hpp"
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/shared_state.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue::sticky {
 

@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "core/router.hpp"
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue::sticky {
 

@@ -1,4 +1,4 @@
-#include "glue/warm_start.hpp"
+#include "glue/worker/warm_start.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -8,11 +8,11 @@
 
 #include "core/experiment.hpp"
 #include "core/router.hpp"
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue::warm_start {
 namespace {

@@ -1,13 +1,13 @@
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 #include <algorithm>
 
 #include "core/error.hpp"
-#include "glue/assignment_queue.hpp"
-#include "glue/catalog.hpp"
+#include "glue/shmem/assignment_queue.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue {
 

@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "glue/pg.hpp"
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue {
 

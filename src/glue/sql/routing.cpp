@@ -12,11 +12,11 @@
 #include "glue/args.hpp"
 #include "glue/attributes.hpp"
 #include "glue/experiment_arg.hpp"
-#include "glue/experiment_cache.hpp"
+#include "glue/catalog/experiment_cache.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
+#include "glue/shmem/metrics_store.hpp"
 #include "glue/result_set.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
 
 namespace abtest::glue {

@@ -10,7 +10,7 @@
 #include "core/limits.hpp"
 #include "glue/args.hpp"
 #include "glue/attributes.hpp"
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/pg_regex.hpp"
 

@@ -12,14 +12,14 @@
 #include "core/limits.hpp"
 #include "core/metrics.hpp"
 #include "glue/args.hpp"
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/experiment_arg.hpp"
-#include "glue/experiment_cache.hpp"
+#include "glue/catalog/experiment_cache.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_persistence.hpp"
-#include "glue/metrics_store.hpp"
+#include "glue/worker/metrics_persistence.hpp"
+#include "glue/shmem/metrics_store.hpp"
 #include "glue/result_set.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 namespace abtest::glue {
 namespace {

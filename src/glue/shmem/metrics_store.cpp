@@ -1,14 +1,14 @@
-#include "glue/metrics_store.hpp"
+#include "glue/shmem/metrics_store.hpp"
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
-#include "glue/assignment_queue.hpp"
+#include "glue/shmem/assignment_queue.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_persistence.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/worker/metrics_persistence.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 extern "C" {
 #include "access/xlog.h"

@@ -10,13 +10,13 @@
 #include "core/experiment.hpp"
 #include "core/limits.hpp"
 #include "glue/args.hpp"
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
+#include "glue/shmem/metrics_store.hpp"
 #include "glue/pg_regex.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue {
 namespace {

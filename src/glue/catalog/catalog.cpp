@@ -1,4 +1,4 @@
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 
 #include <initializer_list>
 

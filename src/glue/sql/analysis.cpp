@@ -17,14 +17,14 @@
 #include "core/sequential.hpp"
 #include "core/statistics.hpp"
 #include "core/strategy.hpp"
-#include "glue/analysis.hpp"
+#include "glue/sql/analysis.hpp"
 #include "glue/args.hpp"
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/experiment_arg.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
+#include "glue/shmem/metrics_store.hpp"
 #include "glue/result_set.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 namespace abtest::glue {
 

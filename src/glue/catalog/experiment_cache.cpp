@@ -1,10 +1,10 @@
-#include "glue/experiment_cache.hpp"
+#include "glue/catalog/experiment_cache.hpp"
 
 #include <map>
 #include <memory>
 #include <string>
 
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/pg_regex.hpp"
 

@@ -8,9 +8,9 @@
 
 #include "core/experiment.hpp"
 #include "core/router.hpp"
-#include "glue/analysis.hpp"
-#include "glue/auto_complete.hpp"
-#include "glue/catalog.hpp"
+#include "glue/sql/analysis.hpp"
+#include "glue/worker/auto_complete.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
 
 namespace abtest::glue {

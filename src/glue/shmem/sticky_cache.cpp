@@ -1,6 +1,6 @@
-#include "glue/sticky_cache.hpp"
+#include "glue/shmem/sticky_cache.hpp"
 
-#include "glue/shared_state.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 
 namespace abtest::glue {

@@ -1,13 +1,13 @@
 // nlohmann first: PostgreSQL's port.h redefines snprintf, which <cstdio> then trips on.
 #include <nlohmann/json.hpp>
 
-#include "glue/metrics_persistence.hpp"
+#include "glue/worker/metrics_persistence.hpp"
 
 #include "core/error.hpp"
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 extern "C" {
 #include "lib/stringinfo.h"

@@ -1,9 +1,9 @@
-#include "glue/assignment_queue.hpp"
+#include "glue/shmem/assignment_queue.hpp"
 
-#include "glue/catalog.hpp"
+#include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_store.hpp"
-#include "glue/shared_state.hpp"
+#include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/shared_state.hpp"
 
 extern "C" {
 #include "pgstat.h"

@@ -7,14 +7,14 @@
 // It runs no C++ object with a destructor: its errors are PostgreSQL's, recovered
 // like pg_cron's worker does, with a sigsetjmp at the top of the loop.
 
-#include "glue/assignment_queue.hpp"
-#include "glue/auto_complete.hpp"
+#include "glue/shmem/assignment_queue.hpp"
+#include "glue/worker/auto_complete.hpp"
 #include "glue/guard.hpp"
-#include "glue/metrics_persistence.hpp"
-#include "glue/metrics_store.hpp"
-#include "glue/shared_state.hpp"
-#include "glue/sticky_cache.hpp"
-#include "glue/warm_start.hpp"
+#include "glue/worker/metrics_persistence.hpp"
+#include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/shared_state.hpp"
+#include "glue/shmem/sticky_cache.hpp"
+#include "glue/worker/warm_start.hpp"
 
 extern "C" {
 #include "pgstat.h"
