@@ -148,14 +148,10 @@ class GrowthBookParams {
   std::vector<double> Weights(const Json& value) const {
     RequireOnePerBranch(value, "weights", "{\"weights\": [0.4, 0.6]}");
     std::vector<double> weights;
-    double total = 0;
-    for (std::size_t i = 0; i < value.size(); ++i) {
+    for (std::size_t i = 0; i < value.size(); ++i)
       weights.push_back(Fraction(value[i], "\"weights\"[" + std::to_string(i) + "]"));
-      total = weights.back() + total;  // summed as the SDK sums them
-    }
-    // The SDK would silently split equally instead: refuse what it would ignore.
-    if (total < 0.99 || total > 1.01)
-      Refuse("\"weights\" must add up to 1 (within 0.01)", "They add up to " + Json(total).dump() + ".");
+    // Weights that do not add up to 1 (within 0.01) are kept: bucketing then splits
+    // equally, as the SDKs do with the same definition (growthbook::BucketRanges).
     return weights;
   }
 

@@ -420,6 +420,17 @@ TEST(Targeting, GrowthBookStrategyNeedsItsHashAttribute) {
   EXPECT_EQ(forced.reason, RouteReason::kForced);
 }
 
+TEST(Targeting, GrowthBookWeightsThatDoNotAddUpSplitEqually) {
+  Experiment uneven = Active();
+  uneven.SetAssignment("growthbook", R"({"weights": [0.4, 0.1]})");
+  Experiment equal = Active();
+  equal.SetAssignment("growthbook", R"({"weights": [0.5, 0.5]})");
+  for (int i = 0; i < 2000; ++i) {
+    std::string user = "user" + std::to_string(i);
+    ASSERT_EQ(Decide(uneven, user).branch, Decide(equal, user).branch) << user;
+  }
+}
+
 TEST(Targeting, EveryReasonHasAName) {
   for (RouteReason reason : {RouteReason::kPaused, RouteReason::kCompleted, RouteReason::kForced,
                              RouteReason::kExcludedGroup, RouteReason::kNotIncludedGroup, RouteReason::kSticky,

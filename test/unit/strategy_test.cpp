@@ -111,6 +111,9 @@ TEST(Strategy, GrowthBookParsesEveryParameter) {
   // Weights are summed as the SDK sums them, with its tolerance.
   EXPECT_TRUE(Parse("growthbook", R"({"weights": [0.4, 0.5999]})").weights.has_value());
   EXPECT_TRUE(Parse("growthbook", R"({"weights": [0.5, 0.51]})").weights.has_value());
+  // Weights that do not add up to 1 are kept, and bucketing splits equally, as the SDKs do.
+  EXPECT_TRUE(Parse("growthbook", R"({"weights": [0.4, 0.1]})").weights.has_value());
+  EXPECT_TRUE(Parse("growthbook", R"({"weights": [0.7, 0.6]})").weights.has_value());
 }
 
 TEST(Strategy, GrowthBookRefusesBadParameters) {
@@ -142,8 +145,6 @@ TEST(Strategy, GrowthBookRefusesBadParameters) {
       {"ranges", R"({"ranges": {"control": [0, 0.5]}})"},
       {"weights", R"({"weights": [1]})"},
       {"weights", R"({"weights": [0.5, 0.5, 0]})"},
-      {"weights", R"({"weights": [0.4, 0.1]})"},
-      {"weights", R"({"weights": [0.7, 0.6]})"},
       {"weights", R"({"weights": [1.5, -0.5]})"},
       {"weights", R"({"weights": [0.5, "0.5"]})"},
       {"weights", R"({"weights": 1})"},
