@@ -87,9 +87,25 @@ FROM (SELECT 'user' || i AS u, ab_route_user('checkout_v2', 'user' || i) AS bran
 SELECT branch_b, round(success_rate_diff::numeric, 4) AS diff, round(p_value::numeric, 4) AS p_value,
        is_significant, round(prob_b_beats_a::numeric, 4) AS prob_b_beats_a
   FROM ab_compare('checkout_v2', 'control', 'treatment');
--- (The report counts users in the assignment log, written behind within abtest.flush_interval.)
-SELECT pg_sleep(1.5);
 SELECT * FROM ab_report('checkout_v2');
+
+-- Targeting: iOS users in Germany or Austria on app 4.2 or later, and a QA account
+-- that always sees the treatment. Users outside are not counted.
+SELECT ab_create_experiment('onboarding', ARRAY['control','treatment']);
+SELECT ab_configure('onboarding', condition => '{"country": {"$in": ["DE", "AT"]}, "os": "iOS",
+                                                  "app_version": {"$vgte": "4.2"}}');
+SELECT ab_force('onboarding', 'qa_account', 'treatment');
+SELECT ab_start('onboarding');
+SELECT u AS user_id, a AS attributes, ab_route_user('onboarding', u, attributes => a::jsonb) AS branch
+  FROM (VALUES ('anna', '{"country": "DE", "os": "iOS", "app_version": "4.3.1"}'),
+               ('ben',  '{"country": "FR", "os": "iOS", "app_version": "4.3.1"}'),
+               ('cleo', '{"country": "AT", "os": "iOS", "app_version": "4.1.9"}'),
+               ('qa_account', '{}')) v(u, a);
+-- Why did each get what they got? (counts nothing)
+SELECT u AS user_id, x.* FROM unnest(ARRAY['anna', 'ben', 'cleo', 'qa_account']) u,
+       ab_explain('onboarding', u, attributes => CASE u WHEN 'anna' THEN '{"country": "DE", "os": "iOS", "app_version": "4.3.1"}'
+                                                        WHEN 'ben' THEN '{"country": "FR"}' ELSE '{}' END::jsonb) x;
+SELECT branch, exposures FROM ab_branch_metrics('onboarding');
 
 -- Three branches, no allocation given: an even split.
 SELECT ab_create_experiment('homepage_hero', ARRAY['a','b','c']);
