@@ -252,6 +252,13 @@ RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const Route
   throw Error(ErrorKind::kInternal, "unhandled assignment strategy");
 }
 
+// The condition over the call's attributes; an environment without attributes is {}.
+bool ConditionHolds(const Condition& condition, RoutingEnvironment& environment) {
+  if (AttributeSource* attributes = environment.Attributes()) return condition.Matches(*attributes);
+  JsonAttributes none(EmptyAttributes());
+  return condition.Matches(none);
+}
+
 // Steps 7 (namespace) and 8 (strategy), after the condition.
 RouteDecision AssignWithin(const CompiledExperiment& experiment, const RouteRequest& request,
                            RoutingEnvironment& environment, std::string_view identity) {
@@ -299,11 +306,8 @@ RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& re
   std::optional<std::string> storage;
   std::optional<std::string_view> identity = HashIdentity(experiment, request, environment, storage);
   if (!identity) return Out(0, RouteReason::kMissingHashAttribute);
-  if (!experiment.condition().empty()) {
-    AttributeSource* attributes = environment.Attributes();
-    JsonAttributes none(EmptyAttributes());
-    if (!experiment.condition().Matches(attributes ? *attributes : none)) return Out(0, RouteReason::kCondition);
-  }
+  if (!experiment.condition().empty() && !ConditionHolds(experiment.condition(), environment))
+    return Out(0, RouteReason::kCondition);
   RouteDecision decision = AssignWithin(experiment, request, environment, *identity);
   if (sticky && decision.in_experiment) decision.branch = environment.Remember(experiment, request.user_id, decision.branch);
   return decision;
