@@ -8,7 +8,8 @@
 //                 set, gets the control
 //   5. sticky     a sticky experiment returns the user's remembered branch if any: it
 //                 wins over later changes of targeting (as GrowthBook's sticky bucketing)
-//   6. condition  the targeting condition over the user's attributes
+//   6. condition  the targeting condition over the user's attributes (first, the
+//                 growthbook strategy's hash attribute must be there)
 //   7. namespace  the user's position in the namespace must fall in the range
 //   8. assign     the strategy computes a branch, which a sticky experiment remembers;
 //                 a strategy may leave the user out (coverage)
