@@ -146,18 +146,26 @@ bool InNamespace(std::string_view hash_value, std::string_view namespace_id, dou
   return n && *n >= start && *n < end;
 }
 
-Decision Choose(const Strategy& strategy, std::string_view experiment_name, std::string_view hash_value,
-                const std::vector<double>& allocation_weights) {
+std::vector<Range> StrategyRanges(const Strategy& strategy, const std::vector<double>& allocation_weights) {
+  if (strategy.ranges) return *strategy.ranges;
+  const std::vector<double>& weights = strategy.weights ? *strategy.weights : allocation_weights;
+  return RangesOf(static_cast<int>(allocation_weights.size()), strategy.growthbook_coverage, &weights);
+}
+
+Decision ChooseIn(const std::vector<Range>& ranges, std::string_view seed, std::string_view hash_value,
+                  int version) {
   constexpr double kNoBucket = std::numeric_limits<double>::quiet_NaN();
   if (hash_value.empty()) return {-1, kNoBucket};
+  std::optional<double> n = Hash(seed, hash_value, version);
+  if (!n) return {-1, kNoBucket};
+  return {ChooseVariation(*n, ranges), *n};
+}
+
+Decision Choose(const Strategy& strategy, std::string_view experiment_name, std::string_view hash_value,
+                const std::vector<double>& allocation_weights) {
   // The SDK seeds with `seed || key`: an empty seed means the experiment's own name.
   std::string_view seed = strategy.seed && !strategy.seed->empty() ? std::string_view(*strategy.seed) : experiment_name;
-  std::optional<double> n = Hash(seed, hash_value, strategy.hash_version);
-  if (!n) return {-1, kNoBucket};
-  if (strategy.ranges) return {ChooseVariation(*n, *strategy.ranges), *n};
-  const int branch_count = static_cast<int>(allocation_weights.size());
-  const std::vector<double>& weights = strategy.weights ? *strategy.weights : allocation_weights;
-  return {ChooseVariation(*n, RangesOf(branch_count, strategy.growthbook_coverage, &weights)), *n};
+  return ChooseIn(StrategyRanges(strategy, allocation_weights), seed, hash_value, strategy.hash_version);
 }
 
 }  // namespace abtest::growthbook

@@ -50,6 +50,15 @@ struct Decision {
   double bucket;  // the hash in [0, 1); NaN when none could be computed (an empty hash value)
 };
 
+// The ranges of a growthbook strategy: its own `ranges`, else its weights (or the branch
+// allocations as fractions) laid out with its coverage. Routing computes them once.
+std::vector<Range> StrategyRanges(const Strategy& strategy, const std::vector<double>& allocation_weights);
+
+// The variation of `hash_value` among `ranges`, hashed with `seed` and `version`; -1 and
+// NaN for an empty hash value or an unknown version.
+Decision ChooseIn(const std::vector<Range>& ranges, std::string_view seed, std::string_view hash_value,
+                  int version);
+
 // `experiment_name` seeds the hash when the strategy has no seed. `hash_value` is the user's
 // resolved hash attribute (the user id, or the hash or fallback attribute's value); an empty
 // one is not in the experiment, as in the SDK. `allocation_weights` are the branch

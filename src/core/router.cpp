@@ -42,11 +42,7 @@ CompiledExperiment::CompiledExperiment(Experiment experiment, RegexEngine* regex
   if (shares == EqualSplit(shares.size())) allocation_weights_ = growthbook::EqualWeights(static_cast<int>(shares.size()));
   const Strategy& strategy = model_.strategy;
   if (strategy.kind == StrategyKind::kGrowthBook)
-    growthbook_ranges_ = strategy.ranges ? *strategy.ranges
-                                         : growthbook::BucketRanges(static_cast<int>(shares.size()),
-                                                                    strategy.growthbook_coverage,
-                                                                    strategy.weights ? strategy.weights
-                                                                                     : allocation_weights_);
+    growthbook_ranges_ = growthbook::StrategyRanges(strategy, allocation_weights_);
   seed_ = SaltSeed(model_.config.salt);
   std::string assignment = model_.config.salt + '\n' + StrategyName(model_.strategy.kind) + '\n' +
                            StrategyParamsJson(model_.strategy);
@@ -77,11 +73,6 @@ std::optional<int> CompiledExperiment::Forced(std::string_view user_id) const {
   return it->second;
 }
 
-bool CompiledExperiment::uses_attributes() const {
-  const Strategy& strategy = model_.strategy;
-  return !condition_.empty() || strategy.kind == StrategyKind::kAttribute ||
-         (strategy.kind == StrategyKind::kGrowthBook && strategy.hash_attribute.has_value());
-}
 
 int CompiledExperiment::BranchOfBucket(int bucket) const {
   for (std::size_t i = 0; i < upper_bounds_.size(); ++i)
@@ -117,8 +108,7 @@ bool CompiledExperiment::ExcludedByGroup(const std::vector<std::string_view>& gr
   return false;
 }
 
-bool CompiledExperiment::Excluded(const std::vector<std::string_view>& groups) const {
-  if (ExcludedByGroup(groups)) return true;
+bool CompiledExperiment::OutsideIncludedGroups(const std::vector<std::string_view>& groups) const {
   if (included_.empty()) return false;
   for (auto group : groups)
     if (included_.count(group) != 0) return false;
@@ -237,9 +227,11 @@ RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const Route
       return In(turns[environment.NextTurn(experiment) % turns.size()]);
     }
     case StrategyKind::kGrowthBook: {
-      // As growthbook::Choose, with the ranges computed once (HashIdentity refused an empty value).
-      std::optional<double> bucket = growthbook::Hash(experiment.growthbook_seed(), identity, strategy.hash_version);
-      int variation = bucket ? growthbook::ChooseVariation(*bucket, experiment.growthbook_ranges()) : -1;
+      growthbook::Decision chosen = growthbook::ChooseIn(experiment.growthbook_ranges(), experiment.growthbook_seed(),
+                                                         identity, strategy.hash_version);
+      std::optional<double> bucket;
+      if (!std::isnan(chosen.bucket)) bucket = chosen.bucket;
+      int variation = chosen.variation;
       if (variation < 0) return Out(0, RouteReason::kCoverage, bucket);
       if (strategy.force) {
         std::int64_t forced = *strategy.force;
@@ -293,7 +285,7 @@ RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& re
   if (model.state == State::kCompleted) return Out(experiment.completed_branch(), RouteReason::kCompleted);
 
   if (experiment.ExcludedByGroup(request.groups)) return Out(0, RouteReason::kExcludedGroup);
-  if (experiment.Excluded(request.groups)) return Out(0, RouteReason::kNotIncludedGroup);
+  if (experiment.OutsideIncludedGroups(request.groups)) return Out(0, RouteReason::kNotIncludedGroup);
   bool sticky = model.config.sticky;
   if (sticky) {
     if (std::optional<int> remembered = environment.Remembered(experiment, request.user_id)) {

@@ -50,12 +50,10 @@ class CompiledExperiment {
   bool InCoverage(std::string_view user_id) const;  // percentage strategy's draw
   int CoverageBucket(std::string_view user_id) const;  // 0..9999, the draw's bucket
   std::optional<int> Mapped(std::string_view key) const;  // attribute / group mapping
-  bool Excluded(const std::vector<std::string_view>& groups) const;
-  bool ExcludedByGroup(const std::vector<std::string_view>& groups) const;  // in an excluded group
+  bool ExcludedByGroup(const std::vector<std::string_view>& groups) const;        // in an excluded group
+  bool OutsideIncludedGroups(const std::vector<std::string_view>& groups) const;  // in none of the included
   // Whether routing looks at the user's groups at all (lets the glue skip reading them).
   bool uses_groups() const;
-  // Whether routing reads the user's attributes (condition, attribute strategy, hash attribute).
-  bool uses_attributes() const;
   const Condition& condition() const { return condition_; }
   // The forced branch of a user, if any.
   std::optional<int> Forced(std::string_view user_id) const;

@@ -11,21 +11,16 @@ namespace {
 // Deeper values are refused rather than converted: the conversion recurses.
 constexpr int kMaxJsonDepth = 64;
 
-double NumericValue(Numeric numeric) {
-  // Through text, not numeric_float8: a number beyond double's range becomes ±inf
-  // (and compares as such) instead of raising an error in the middle of routing.
-  char* text = PgCall([&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(numeric))); });
-  double value = std::strtod(text, nullptr);
-  pfree(text);
-  return value;
-}
-
 std::string NumericText(Numeric numeric) {
   char* text = PgCall([&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(numeric))); });
   std::string result(text);
   pfree(text);
   return result;
 }
+
+// Through text, not numeric_float8: a number beyond double's range becomes ±inf (and
+// compares as such) instead of raising an error in the middle of routing.
+double NumericValue(Numeric numeric) { return std::strtod(NumericText(numeric).c_str(), nullptr); }
 
 Json ContainerToJson(JsonbContainer* container, int depth);
 
