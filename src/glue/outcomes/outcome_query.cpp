@@ -154,9 +154,12 @@ std::string CapsQuery(const std::vector<Component>& components) {
 std::string OverTimeQuery(const std::vector<Component>& components) {
   const std::string log = kExposureLogAlias;
   // Per user and step, each component's partial aggregate of the facts of that step;
-  // then running aggregates per user (sum, or max for any/max), capped; then the
-  // increments of the values, squares and products, which sum over users per step.
-  std::string partials, running, increments;
+  // then, in one window pass per user, the running aggregate up to this step and up to
+  // the step before (sum, or max for any/max), both capped; their difference, and the
+  // difference of their squares and products, sum over users to the increments of each
+  // step. Users are partitioned in the "C" collation: only equality matters, and it
+  // sorts fastest.
+  std::string partials, running, values, increments;
   for (std::size_t i = 0; i < components.size(); ++i) {
     const Component& c = components[i];
     std::string n = std::to_string(i);
@@ -170,31 +173,32 @@ std::string OverTimeQuery(const std::vector<Component>& components) {
     else partial = "sum(facts.value)" + filter;
     partials += ", (" + partial + ")::pg_catalog.float8 AS p" + n;
     const char* run = IsAny(c) || c.aggregation == Aggregation::kMax ? "max" : "sum";
-    running += std::string(", least(coalesce(") + run + "(p" + n + ") OVER per_user, 0), " +
-               (c.cap ? Float8Literal(*c.cap) : "NULL::pg_catalog.float8") + ") AS y" + n;
+    running += std::string(", ") + run + "(p" + n + ") OVER upto_here AS r" + n + ", " + run + "(p" + n +
+               ") OVER before_here AS b" + n;
+    std::string cap = c.cap ? Float8Literal(*c.cap) : "NULL::pg_catalog.float8";
+    values += ", least(coalesce(r" + n + ", 0), " + cap + ") AS y" + n + ", least(coalesce(b" + n + ", 0), " + cap +
+              ") AS z" + n;
   }
-  std::string y1 = components.size() > 1 ? "y1" : "0::pg_catalog.float8";
-  auto increment = [](const std::string& expression, const std::string& name) {
-    return ", " + expression + " - lag(" + expression + ", 1, 0::pg_catalog.float8) OVER per_user AS " + name;
-  };
-  increments += increment("y0", "d0") + increment("y0 * y0", "d00") + increment(y1, "d1") +
-                increment(y1 + " * " + y1, "d11") + increment("y0 * " + y1, "d01");
+  // y: the value at this step, z: at the step before; component 1 is 0 for a simple metric.
+  bool ratio = components.size() > 1;
+  std::string y1 = ratio ? "y1" : "0", z1 = ratio ? "z1" : "0";
+  increments = "sum(y0 - z0), sum(y0 * y0 - z0 * z0), sum(" + y1 + " - " + z1 + "), sum(" + y1 + " * " + y1 + " - " +
+               z1 + " * " + z1 + "), sum(y0 * " + y1 + " - z0 * " + z1 + ")";
   return "WITH " + FactsCte(components) +
-         ", bounds AS (SELECT $2::pg_catalog.timestamptz[] AS t)"
-         ", exposure AS (SELECT " + log + ".user_id, " + log + ".branch, " + log + ".assigned_at FROM abtest.assignments AS " +
-         log + " WHERE " + log + ".experiment_id = $1 AND " + log + ".assigned_at < pg_catalog.now())"
-         ", user_steps AS (SELECT exposure.user_id, exposure.branch, width_bucket(facts.at, bounds.t) + 1 AS step" +
+         ", exposure AS NOT MATERIALIZED (SELECT " + log + ".user_id COLLATE \"C\" AS user_id, " + log + ".branch, " + log +
+         ".assigned_at FROM abtest.assignments AS " + log + " WHERE " + log + ".experiment_id = $1 AND " + log +
+         ".assigned_at < pg_catalog.now())"
+         ", user_steps AS (SELECT exposure.user_id, exposure.branch, width_bucket(facts.at, $2) + 1 AS step" +
          partials +
          " FROM exposure JOIN facts ON facts.user_id = exposure.user_id AND facts.at >= exposure.assigned_at"
-         " AND facts.at < pg_catalog.now() CROSS JOIN bounds GROUP BY 1, 2, 3)"
-         ", running AS (SELECT user_id, branch, step" + running +
-         " FROM user_steps WINDOW per_user AS (PARTITION BY user_id ORDER BY step))"
-         ", increments AS (SELECT branch, step" + increments +
-         " FROM running WINDOW per_user AS (PARTITION BY user_id ORDER BY step))"
-         " SELECT branch, step, 0::pg_catalog.int8, sum(d0), sum(d00), sum(d1), sum(d11), sum(d01)"
-         " FROM increments GROUP BY branch, step"
-         " UNION ALL SELECT branch, width_bucket(assigned_at, bounds.t) + 1, count(*), 0, 0, 0, 0, 0"
-         " FROM exposure CROSS JOIN bounds GROUP BY 1, 2";
+         " AND facts.at < pg_catalog.now() GROUP BY 1, 2, 3)"
+         ", running AS (SELECT branch, step" + running +
+         " FROM user_steps WINDOW upto_here AS (PARTITION BY user_id ORDER BY step),"
+         " before_here AS (upto_here ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))"
+         " SELECT branch, step, 0::pg_catalog.int8, " + increments +
+         " FROM (SELECT branch, step" + values + " FROM running) AS v GROUP BY branch, step"
+         " UNION ALL SELECT branch, width_bucket(assigned_at, $2) + 1, count(*), 0, 0, 0, 0, 0"
+         " FROM exposure GROUP BY 1, 2";
 }
 
 }  // namespace abtest::glue::outcomes
