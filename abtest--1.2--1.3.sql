@@ -84,9 +84,11 @@ CREATE FUNCTION ab_analyze_over_time(experiment text, metric text, step interval
     RETURNS TABLE (at timestamptz, branch text, users bigint, mean double precision,
                    diff double precision, diff_ci_low double precision, diff_ci_high double precision)
     AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION ab_report_html(experiment text) RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION ab_analyze(text, text, boolean, interval) IS 'One value per user of the experiment, compared between branches';
 COMMENT ON FUNCTION ab_analyze_over_time(text, text, interval) IS 'The cumulative analysis at each step since the start';
+COMMENT ON FUNCTION ab_report_html(text) IS 'A self-contained HTML page about the experiment, charts as inline SVG';
 
 -- Defining metrics administers the catalog; the analysis follows ab_compare. None is
 -- for PUBLIC: grant EXECUTE to an admin or analyst role (README, "Privileges").
@@ -95,5 +97,6 @@ REVOKE EXECUTE ON FUNCTION
                      boolean),
     ab_define_ratio_metric(text, text, text, text, boolean),
     ab_drop_metric(text), ab_attach_metric(text, text, text), ab_detach_metric(text, text),
-    ab_analyze(text, text, boolean, interval), ab_analyze_over_time(text, text, interval)
+    ab_analyze(text, text, boolean, interval), ab_analyze_over_time(text, text, interval),
+    ab_report_html(text)
   FROM PUBLIC;

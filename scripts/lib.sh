@@ -40,7 +40,8 @@ abtest_ensure_deps() {
     # postgresql-contrib: on Debian 12 contrib ships inside postgresql-15.
     local pkgs=(postgresql-15 postgresql-server-dev-15 libxxhash-dev libboost-dev
         nlohmann-json3-dev libgtest-dev libbenchmark-dev libipc-run-perl
-        g++ make clang libclang-rt-14-dev python3-scipy python3-xxhash)
+        g++ make clang libclang-rt-14-dev python3-scipy python3-xxhash
+        chromium python3-pil fonts-dejavu-core)
     local missing=() p
     for p in "${pkgs[@]}"; do
         _abtest_installed "$p" || missing+=("$p")

@@ -159,6 +159,6 @@ SELECT regexp_replace(sqlstate_of($$SELECT * FROM ab_analyze('shop', 'revenue')$
 SELECT name, source_exists FROM abtest.metric_overview WHERE name = 'revenue';
 
 -- 7. Deleting an experiment detaches its metrics.
-SELECT ab_delete_experiment('shop');
+SELECT ab_delete_experiment(name) FROM abtest.experiments WHERE name IN ('shop', 'flat', 'later') ORDER BY name;
 SELECT count(*) AS attachments FROM abtest.experiment_metrics;
 DROP FUNCTION sqlstate_of(text);

@@ -72,6 +72,8 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
   lines.push_back("Analysis: " + level + " confidence, at least " + std::to_string(settings.min_sample_size) +
                   " queries per branch, always-valid p-values with tau^2 = " +
                   Format("%g", settings.mixing_variance));
+  lines.push_back("Unit: the query table below counts each recorded query as one observation; the metrics after it "
+                  "count each user once (ab_analyze).");
   lines.push_back("");
 
   std::vector<QueryCounters> counters;
@@ -161,6 +163,18 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
     lines.push_back("Verdict: no significant difference from " + control + " yet.");
   }
 
+  // The attached metrics, one value per user, and what they say.
+  if (!input.metrics.empty()) {
+    for (const MetricReport& metric : input.metrics) {
+      lines.push_back("");
+      for (const std::string& line : MetricReportLines(metric, settings.confidence_level)) lines.push_back(line);
+    }
+    lines.push_back("");
+    Verdict verdict = DecideVerdict(input.metrics, input.sample_ratio);
+    lines.push_back("Verdict on the metrics: " + verdict.headline);
+    for (const std::string& warning : verdict.warnings) lines.push_back("  ! " + warning);
+  }
+
   std::vector<std::string> warnings;
   if (input.sample_ratio && input.sample_ratio->mismatch) {
     // CheckSampleRatio gives an infinite chi-square for users in a branch allocated 0%:
@@ -176,6 +190,13 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
     if (static_cast<std::int64_t>(branch.queries.queries()) < settings.min_sample_size)
       warnings.push_back("Branch " + branch.name + " has " + std::to_string(branch.queries.queries()) +
                          " queries, fewer than min_sample_size (" + std::to_string(settings.min_sample_size) + ").");
+  std::uint64_t users = 0;
+  for (const ReportBranch& branch : input.branches) users += branch.users;
+  const double per_user = users > 0 ? static_cast<double>(total + input.events) / static_cast<double>(users) : 0;
+  if (per_user > kQueriesPerUserWarning)
+    warnings.push_back("Users repeat: " + Format("%.1f", per_user) +
+                       " recorded queries and events per user. The query-level p-values above treat each as "
+                       "independent and are too small for such data; analyse per user with ab_analyze.");
   if (input.max_duration_hours && input.running_hours && *input.running_hours > *input.max_duration_hours &&
       input.state == "active")
     warnings.push_back("Running for " + Duration(*input.running_hours) + ", past its max duration of " +

@@ -9,6 +9,7 @@
 
 #include "core/comparison.hpp"
 #include "core/metrics.hpp"
+#include "core/outcome_report.hpp"
 #include "core/statistics.hpp"
 
 namespace abtest {
@@ -35,7 +36,13 @@ struct ReportInput {
   std::vector<ReportBranch> branches;      // the first is the control
   std::optional<SampleRatioCheck> sample_ratio;
   std::string users_source;                // what "users" counts, for the SRM warning
+  std::uint64_t events = 0;                // ab_record_event calls, all branches
+  std::vector<MetricReport> metrics;       // attached metrics, analysed per user (ab_analyze)
 };
+
+// Above this many recorded queries and events per assigned user, the report warns that
+// the query-level p-values treat a user's repeated queries as independent.
+constexpr double kQueriesPerUserWarning = 2;
 
 // The lines, without trailing newlines.
 std::vector<std::string> ReportLines(const ReportInput& input);

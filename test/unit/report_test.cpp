@@ -28,7 +28,7 @@ ReportBranch Branch(const std::string& name, int allocation, std::uint64_t n, st
   branch.name = name;
   branch.allocation = allocation;
   branch.queries = Queries(n, s);
-  branch.users = n / 2;
+  branch.users = n;  // one query per user: the per-user warning has its own test
   branch.p95_latency_ms = 12;
   return branch;
 }
@@ -148,10 +148,11 @@ TEST(ReportLines, Header) {
   EXPECT_EQ(lines[1], "Started 2024-05-01 10:00:00+00, running 30.0 hours (max duration 3.0 days)");
   EXPECT_EQ(lines[2],
             "Analysis: 95% confidence, at least 100 queries per branch, always-valid p-values with tau^2 = 0.0001");
-  EXPECT_EQ(lines[3], "");
-  EXPECT_TRUE(StartsWith(lines[4], "branch   ")) << lines[4];
-  EXPECT_TRUE(Contains(lines[4], "diff vs control [95% CI]")) << lines[4];
-  EXPECT_TRUE(Contains(lines[4], "p (Holm)")) << lines[4];
+  EXPECT_TRUE(StartsWith(lines[3], "Unit: the query table below counts each recorded query as one observation"));
+  EXPECT_EQ(lines[4], "");
+  EXPECT_TRUE(StartsWith(lines[5], "branch   ")) << lines[5];
+  EXPECT_TRUE(Contains(lines[5], "diff vs control [95% CI]")) << lines[5];
+  EXPECT_TRUE(Contains(lines[5], "p (Holm)")) << lines[5];
 
   input.state = "completed";
   input.sticky = false;
@@ -167,7 +168,7 @@ TEST(ReportLines, Header) {
   EXPECT_EQ(lines[2], "Winner: treatment");
   EXPECT_EQ(lines[3],
             "Analysis: 99% confidence, at least 250 queries per branch, always-valid p-values with tau^2 = 0.0004");
-  EXPECT_TRUE(Contains(lines[5], "diff vs control [99% CI]")) << lines[5];
+  EXPECT_TRUE(Contains(lines[6], "diff vs control [99% CI]")) << lines[6];
 
   input.started_at = std::nullopt;
   input.winner = std::nullopt;
@@ -318,6 +319,48 @@ TEST(ReportLines, WarnsOfSampleRatioMismatch) {
   EXPECT_EQ(warnings[1],
             "  ! Sample ratio mismatch: the exposures per branch does not match the allocation "
             "(users in a branch allocated 0%, p < 0.0001). Find the cause before trusting any result.");
+  ExpectPrintable(lines);
+}
+
+TEST(ReportLines, WarnsWhenUsersRepeat) {
+  ReportInput input = Input({Branch("control", 5000, 1000, 500), Branch("treatment", 5000, 1000, 505)});
+  EXPECT_EQ(Warnings(ReportLines(input)), std::vector<std::string>{"Warnings: none."});
+  input.branches[0].users = 100;
+  input.branches[1].users = 100;
+  input.events = 2000;
+  const std::vector<std::string> warnings = Warnings(ReportLines(input));
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_EQ(warnings[1],
+            "  ! Users repeat: 20.0 recorded queries and events per user. The query-level p-values above treat each "
+            "as independent and are too small for such data; analyse per user with ab_analyze.");
+}
+
+TEST(ReportLines, AddsTheAttachedMetricsAndTheirVerdict) {
+  ReportInput input = Input({Branch("control", 5000, 1000, 500), Branch("treatment", 5000, 1000, 505)});
+  MetricReport revenue;
+  revenue.name = "revenue";
+  revenue.role = "goal";
+  revenue.branches = {"control", "treatment"};
+  revenue.rows.resize(2);
+  revenue.rows[0].users = 1000;
+  revenue.rows[0].mean = 10;
+  revenue.rows[1].users = 1000;
+  revenue.rows[1].mean = 12;
+  revenue.rows[1].diff = 2;
+  revenue.rows[1].diff_ci_low = 1;
+  revenue.rows[1].diff_ci_high = 3;
+  revenue.rows[1].p_value = 0.001;
+  revenue.rows[1].adjusted_p_value = 0.001;
+  revenue.rows[1].is_significant = true;
+  input.metrics = {revenue};
+  const std::vector<std::string> lines = ReportLines(input);
+  bool section = false, verdict = false;
+  for (const std::string& line : lines) {
+    section |= Contains(line, "revenue");
+    verdict |= StartsWith(line, "Verdict on the metrics: ") && Contains(line, "treatment");
+  }
+  EXPECT_TRUE(section);
+  EXPECT_TRUE(verdict);
   ExpectPrintable(lines);
 }
 

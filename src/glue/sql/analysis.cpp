@@ -1,5 +1,5 @@
 // SQL-callable analysis: ab_compare, ab_compare_event, ab_compare_all, ab_srm,
-// ab_sample_size and ab_report. The statistics are the core's (comparison.hpp,
+// ab_sample_size, ab_report and ab_report_html. The statistics are the core's (comparison.hpp,
 // report.hpp); this file gathers counters and catalog facts and shapes the rows.
 
 #include <cmath>
@@ -11,6 +11,7 @@
 
 #include "core/comparison.hpp"
 #include "core/error.hpp"
+#include "core/html_report.hpp"
 #include "core/lifecycle.hpp"
 #include "core/report.hpp"
 #include "core/sample_size.hpp"
@@ -21,6 +22,7 @@
 #include "glue/args.hpp"
 #include "glue/catalog/catalog.hpp"
 #include "glue/experiment_arg.hpp"
+#include "glue/outcomes/metric_reports.hpp"
 #include "glue/guard.hpp"
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/result_set.hpp"
@@ -303,6 +305,9 @@ ABTEST_SQL_FUNCTION(ab_report) {
     input.branches.push_back(branch);
   }
   input.sample_ratio = SampleRatioOf(experiment, users);
+  pg_uuid_t id = UuidFromText(model.id);
+  for (const metrics::EventSnapshot& event : metrics::ReadEvents(&id)) input.events += event.moments.count;
+  input.metrics = outcomes::AttachedMetricReports(experiment, false);
 
   std::vector<std::string> lines = ReportLines(input);
   ResultSet rows(fcinfo, TEXTOID);
@@ -312,4 +317,32 @@ ABTEST_SQL_FUNCTION(ab_report) {
     rows.Add(&value, &null);
   }
   return static_cast<Datum>(0);
+}
+
+// ab_report_html(experiment): one self-contained page; the metrics with their
+// cumulative effect over time.
+ABTEST_SQL_FUNCTION(ab_report_html) {
+  RequirePreloaded();
+  const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
+  const Experiment& model = experiment.model();
+  std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
+  Timing timing = TimingOf(experiment);
+
+  HtmlReportInput input;
+  input.experiment = model.name;
+  input.description = model.description.value_or("");
+  input.state = StateName(model.state);
+  input.strategy = StrategyName(model.strategy.kind);
+  input.started_at = timing.started_at;
+  input.winner = model.winner;
+  input.generated_at = catalog::TransactionTime();
+  input.confidence_level = model.config.confidence_level;
+  input.min_sample_size = model.config.min_sample_size;
+  input.users_source = model.config.sticky ? "assigned users" : "exposures";
+  std::vector<std::int64_t> users = ObservedUsers(experiment, branches);
+  for (std::size_t i = 0; i < branches.size(); ++i)
+    input.branches.push_back(HtmlBranch{experiment.branch(static_cast<int>(i)), model.branches[i].allocation, users[i]});
+  input.sample_ratio = SampleRatioOf(experiment, users);
+  input.metrics = outcomes::AttachedMetricReports(experiment, true);
+  return TextResult(ReportHtml(input));
 }
