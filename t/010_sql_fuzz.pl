@@ -92,6 +92,15 @@ my %pool = (
 		q{ARRAY['NaN', 'Infinity']::float8[]}, q{ARRAY[1e308, -1e308]}, q{ARRAY[5e-324, 1]}, q{ARRAY[0.1]},
 		q{ARRAY(SELECT 0.00001 FROM generate_series(1, 100000))} ],
 	int => [ 'NULL', '0', '1', '2', '-1', '3', '99', '100', '101', '2147483647', '-2147483648' ],
+	# Outcome analysis (1.3): sources, columns and metrics, valid and not.
+	regclass => [ 'NULL', q{'fz_facts'}, q{'fz_facts'}, q{'fz_facts_view'}, q{'pg_class'}, q{'abtest.assignments'},
+		q{'fz_facts_id_seq'}, q{'1'::oid}, q{'4294967295'::oid} ],
+	column => [ 'NULL', q{'user_id'}, q{'user_id'}, q{'at'}, q{'at'}, q{'amount'}, q{'amount'}, q{'ctid'},
+		q{'nope'}, q{''}, q{repeat('c', 63)}, q{repeat('c', 100)}, q{'"x'}, q{'tags'}, q{'at_local'} ],
+	metric => [ 'NULL', q{'fz_revenue'}, q{'fz_revenue'}, q{'fz_orders'}, q{'fz_ratio'}, q{'nope'}, q{''},
+		q{'sum'}, q{repeat('m', 200)}, q{repeat('m', 201)}, q{'it''s'}, q{E'\\xff'} ],
+	aggregation => [ 'NULL', q{'sum'}, q{'count'}, q{'any'}, q{'max'}, q{'avg'}, q{''}, q{'SUM'} ],
+	role => [ 'NULL', q{'goal'}, q{'guardrail'}, q{'secondary'}, q{'primary'}, q{''} ],
 	kept_experiment => [ q{'fz'}, q{'fz_loose'} ],
 	kept_branch => [ q{'control'}, q{'treatment'} ],
 	event => [ q{'revenue'}, q{'signup'} ],
@@ -151,6 +160,18 @@ my @functions = (
 	[ 'ab_growthbook_choose_variation', qw(float8 float8_array) ],
 	[ 'ab_growthbook_in_namespace', qw(text text float8 float8) ],
 	[ 'ab_growthbook_equal_weights', qw(int) ],
+	# Outcome analysis (1.3).
+	[ 'ab_define_metric', qw(metric regclass column column column aggregation interval float8 float8 text bool) ],
+	[ 'ab_define_metric', qw(metric regclass column column) ],
+	[ 'ab_define_ratio_metric', qw(metric metric metric text bool) ],
+	[ 'ab_drop_metric', qw(metric) ],
+	[ 'ab_attach_metric', qw(experiment metric role) ],
+	[ 'ab_detach_metric', qw(experiment metric) ],
+	[ 'ab_analyze', qw(experiment metric bool interval) ],
+	[ 'ab_analyze', qw(kept_experiment metric) ],
+	[ 'ab_analyze_over_time', qw(experiment metric interval) ],
+	[ 'ab_analyze_over_time', qw(kept_experiment metric) ],
+	[ 'ab_report_html', qw(experiment) ],
 	# Edges of every number into counters that exist, and comparisons of what they hold.
 	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],
 	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],
@@ -197,6 +218,11 @@ chmod 0644, $file;
 $node->safe_psql('postgres', q{
 	CREATE TABLE fuzz_calls (id bigserial PRIMARY KEY, statement text NOT NULL, sqlstate text, message text,
 	                         ms float8);
+	CREATE TABLE fz_facts (id serial, user_id text, at timestamptz, at_local timestamp, amount numeric, tags text[]);
+	INSERT INTO fz_facts (user_id, at, at_local, amount)
+	SELECT 'user42', now() - g * interval '1 hour', now() - g * interval '1 hour', g FROM generate_series(1, 50) g;
+	INSERT INTO fz_facts (user_id, at, amount) VALUES ('x', now(), 1e300), ('x', now(), -1e300), ('', NULL, NULL);
+	CREATE VIEW fz_facts_view AS SELECT user_id, at, amount FROM fz_facts;
 	CREATE FUNCTION fuzz_reset() RETURNS void LANGUAGE plpgsql AS $$
 	BEGIN
 	    -- Keep two experiments to reach deep code paths, whatever the garbage did to them.
@@ -209,6 +235,17 @@ $node->safe_psql('postgres', q{
 	    END IF;
 	    UPDATE abtest.experiments SET state = 'active', winner = NULL, strategy = 'hash', strategy_params = '{}'
 	     WHERE name IN ('fz', 'fz_loose') AND state <> 'active';
+	    -- And metrics over a table of facts, so that the analysis runs for real.
+	    IF NOT EXISTS (SELECT FROM abtest.metrics WHERE name = 'fz_revenue') THEN
+	        PERFORM ab_define_metric('fz_revenue', 'fz_facts', 'user_id', 'at', 'amount', cap_percentile => 0.9);
+	    END IF;
+	    IF NOT EXISTS (SELECT FROM abtest.metrics WHERE name = 'fz_orders') THEN
+	        PERFORM ab_define_metric('fz_orders', 'fz_facts', 'user_id', 'at', aggregation => 'count',
+	                                 conversion_window => '1 day');
+	    END IF;
+	    IF NOT EXISTS (SELECT FROM abtest.metrics WHERE name = 'fz_ratio') THEN
+	        PERFORM ab_define_ratio_metric('fz_ratio', 'fz_revenue', 'fz_orders');
+	    END IF;
 	END
 	$$;
 	-- What every metrics and analysis function says about every experiment, every ordered
