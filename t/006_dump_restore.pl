@@ -28,6 +28,15 @@ $old->safe_psql('postgres', q{
 	SELECT ab_set_allocation('kept', '{"control": 5, "treatment": 15, "other": 80}');
 	SELECT count(ab_record_query('kept', 'treatment', i / 10.0, i % 4 <> 0)) FROM generate_series(1, 700) i;
 	SELECT count(ab_record_event('kept', 'other', 'revenue', i)) FROM generate_series(1, 50) i;
+	-- Metrics over the application's tables, a ratio among them, attached.
+	CREATE SCHEMA shop;
+	CREATE TABLE shop.orders (customer text, amount numeric, placed_at timestamptz);
+	INSERT INTO shop.orders SELECT 'u' || i, i % 17, now() - interval '1 second' FROM generate_series(1, 3000, 3) i;
+	SELECT ab_define_metric('revenue', 'shop.orders', 'customer', 'placed_at', 'amount', cap_percentile => 0.9);
+	SELECT ab_define_metric('orders', 'shop.orders', 'customer', 'placed_at', aggregation => 'count');
+	SELECT ab_define_ratio_metric('order_value', 'revenue', 'orders', 'per order');
+	SELECT ab_attach_metric('kept', 'revenue');
+	SELECT ab_attach_metric('kept', 'order_value', 'guardrail');
 });
 # The metrics are persisted by the flush worker: wait for them before dumping.
 $old->poll_query_until('postgres', q{
@@ -65,6 +74,15 @@ is($new->safe_psql('restored', $metrics), $old->safe_psql('postgres', $metrics),
 	'the metrics are equal, percentiles included');
 my $events = q{SELECT string_agg(format('%s|%s|%s|%s', branch, event_name, count, stddev), ',') FROM ab_event_metrics('kept')};
 is($new->safe_psql('restored', $events), $old->safe_psql('postgres', $events), 'and the event metrics');
+
+my $outcomes = q{
+	SELECT string_agg(format('%s|%s|%s|%s', name, source, numerator, attached_to), E'\n' ORDER BY name)
+	  FROM abtest.metric_overview};
+is($new->safe_psql('restored', $outcomes), $old->safe_psql('postgres', $outcomes),
+	'the metrics over the application\'s tables and their attachments are restored');
+my $analysis = q{SELECT string_agg(format('%s|%s|%s', branch, users, mean), ',') FROM ab_analyze('kept', 'revenue')};
+is($new->safe_psql('restored', $analysis), $old->safe_psql('postgres', $analysis),
+	'and analyse the same (the source found by its name, now under a new OID)');
 
 $new->safe_psql('restored', 'DROP EXTENSION abtest');
 is($new->safe_psql('restored', q{

@@ -76,6 +76,14 @@ void SetSharedColumns(OutcomeRow& row, const Estimate& control, const Estimate& 
   row.sequential_p_value = SequentialPValueOfEstimate(diff, se * se, settings.mixing_variance);
 }
 
+// The difference and the lift are point estimates: they exist whenever both means do,
+// even when too few users or no variance leave them without an interval.
+void SetPointEstimates(OutcomeRow& row, const std::optional<double>& control, const std::optional<double>& branch) {
+  if (!control || !branch) return;
+  row.diff = Finite(*branch - *control);
+  if (*control != 0 && row.diff) row.relative_lift = Finite(*row.diff / *control);
+}
+
 // Holm across the challengers that have a p-value; significance is decided on the
 // adjusted value, with the minimum sample size in both branches.
 void AdjustAndDecide(std::vector<OutcomeRow>& rows, const OutcomeSettings& settings) {
@@ -161,6 +169,7 @@ std::vector<OutcomeRow> AnalyzeMeans(const std::vector<UserValueStats>& input, b
   const UserValueStats& control = branches[0];
   for (std::size_t i = 1; i < branches.size(); ++i) {
     const UserValueStats& b = branches[i];
+    SetPointEstimates(rows[i], rows[0].mean, rows[i].mean);
     std::optional<MeanComparison> c = CompareMeans(SampleMoments{control.users, control.mean_y, control.var_y},
                                                    SampleMoments{b.users, b.mean_y, b.var_y}, settings.confidence_level);
     if (!c) continue;
@@ -202,6 +211,7 @@ std::vector<OutcomeRow> AnalyzeRatios(const std::vector<RatioStats>& branches, c
   if (branches.empty()) return rows;
   const double z = NormalCritical(settings.confidence_level);
   for (std::size_t i = 1; i < branches.size(); ++i) {
+    SetPointEstimates(rows[i], rows[0].mean, rows[i].mean);
     if (!estimates[0] || !estimates[i]) continue;
     const Estimate& c = *estimates[0];
     const Estimate& b = *estimates[i];

@@ -43,7 +43,9 @@ struct OutcomeSettings {
 };
 
 // One row of ab_analyze. The control's comparison fields are empty; an empty field
-// is NULL in SQL (degenerate input: too few users, zero variance, a control mean of 0).
+// is NULL in SQL. diff and relative_lift exist whenever both means do (the lift not
+// for a control mean of 0); intervals, p-values and probabilities need two users in
+// each branch and some variance.
 struct OutcomeRow {
   std::int64_t users = 0;
   std::optional<double> mean;    // of the values the test runs on (CUPED-adjusted with CUPED); R for a ratio

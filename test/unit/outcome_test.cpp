@@ -115,8 +115,14 @@ TEST(AnalyzeMeans, DegenerateInputsGiveNullNotNaN) {
   ExpectRelative(one[0].mean, 3);
   EXPECT_FALSE(one[0].stddev.has_value());
   EXPECT_FALSE(one[1].p_value.has_value());
+  EXPECT_FALSE(one[1].diff_ci_low.has_value());
+  EXPECT_FALSE(one[1].lift_ci_low.has_value());
+  EXPECT_FALSE(one[1].prob_beats_control.has_value());
+  ExpectRelative(one[1].diff, 1);  // a point estimate needs no variance
+  ExpectRelative(one[1].relative_lift, 1.0 / 3);
   auto constant = AnalyzeMeans({StatsOf({1, 1, 1}, {0, 0, 0}), StatsOf({1, 1}, {0, 0})}, true, Settings());
-  EXPECT_FALSE(constant[1].diff.has_value());
+  ExpectRelative(constant[1].diff, 0);
+  EXPECT_FALSE(constant[1].p_value.has_value());
   EXPECT_FALSE(constant[1].variance_reduction.has_value());
   auto zero_control = AnalyzeMeans({StatsOf({0, 0, 0}, {0, 0, 0}), StatsOf({1, 2, 0}, {0, 0, 0})}, false, Settings());
   ASSERT_TRUE(zero_control[1].diff.has_value());
@@ -126,6 +132,9 @@ TEST(AnalyzeMeans, DegenerateInputsGiveNullNotNaN) {
   EXPECT_FALSE(ratio[0].mean.has_value());
   EXPECT_FALSE(ratio[1].diff.has_value());
   ExpectRelative(ratio[1].mean, 1.5);
+  auto single = AnalyzeRatios({RatioOf({2}, {1}), RatioOf({3, 5}, {1, 1})}, Settings());
+  ExpectRelative(single[1].diff, 2);
+  EXPECT_FALSE(single[1].p_value.has_value());
 }
 
 TEST(AnalyzeMeans, HolmAcrossChallengersAndMinimumSample) {
