@@ -45,7 +45,7 @@ class StdRegexEngine final : public RegexEngine {
 class CountingAttributes final : public AttributeSource {
  public:
   explicit CountingAttributes(const Json& document) : attributes_(document) {}
-  const Json* Find(const std::vector<std::string>& path) override {
+  std::optional<AttributeValue> Find(const std::vector<std::string>& path) override {
     std::string dotted;
     for (const std::string& part : path) dotted += (dotted.empty() ? "" : ".") + part;
     ++lookups[dotted];
@@ -465,14 +465,42 @@ TEST(Condition, SavedGroupsAreResolvedAtCompilation) {
 TEST(Condition, JsonAttributesFollowGetPath) {
   Json document = Json::parse(R"({"a": {"b": [10, {"c": "x"}]}, "tags": ["p", "q"]})");
   JsonAttributes attributes(document);
-  EXPECT_EQ(*attributes.Find({"a", "b", "0"}), 10);
-  EXPECT_EQ(*attributes.Find({"a", "b", "1", "c"}), "x");
-  EXPECT_EQ(*attributes.Find({"tags", "length"}), 2);
-  EXPECT_EQ(attributes.Find({"tags", "length", "x"}), nullptr);
-  EXPECT_EQ(attributes.Find({"tags", "01"}), nullptr);
-  EXPECT_EQ(attributes.Find({"tags", "2"}), nullptr);
-  EXPECT_EQ(attributes.Find({"a", "b", "1", "c", "d"}), nullptr);
-  EXPECT_EQ(attributes.Find({"missing"}), nullptr);
+  using Type = AttributeValue::Type;
+  std::optional<AttributeValue> ten = attributes.Find({"a", "b", "0"});
+  ASSERT_TRUE(ten);
+  EXPECT_EQ(ten->type, Type::kNumber);
+  EXPECT_EQ(ten->number, 10);
+  std::optional<AttributeValue> x = attributes.Find({"a", "b", "1", "c"});
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->type, Type::kString);
+  EXPECT_EQ(x->text, "x");
+  std::optional<AttributeValue> length = attributes.Find({"tags", "length"});
+  ASSERT_TRUE(length);
+  EXPECT_EQ(length->type, Type::kNumber);
+  EXPECT_EQ(length->number, 2);
+  std::optional<AttributeValue> tags = attributes.Find({"tags"});
+  ASSERT_TRUE(tags);
+  EXPECT_EQ(tags->type, Type::kArray);
+  EXPECT_EQ(tags->json, &document["tags"]);  // a view, not a copy
+  EXPECT_FALSE(attributes.Find({"tags", "length", "x"}));
+  EXPECT_FALSE(attributes.Find({"tags", "01"}));
+  EXPECT_FALSE(attributes.Find({"tags", "2"}));
+  EXPECT_FALSE(attributes.Find({"a", "b", "1", "c", "d"}));
+  EXPECT_FALSE(attributes.Find({"missing"}));
+}
+
+// AttributeValue::Of reads each JSON type as the evaluator expects.
+TEST(Condition, AttributeValueOfJson) {
+  using Type = AttributeValue::Type;
+  Json document = Json::parse(R"({"n": null, "t": true, "i": -3, "u": 7, "f": 1.5, "s": "iOS", "a": [1], "o": {}})");
+  EXPECT_EQ(AttributeValue::Of(document["n"]).type, Type::kNull);
+  EXPECT_TRUE(AttributeValue::Of(document["t"]).boolean);
+  EXPECT_EQ(AttributeValue::Of(document["i"]).number, -3);
+  EXPECT_EQ(AttributeValue::Of(document["u"]).number, 7);
+  EXPECT_EQ(AttributeValue::Of(document["f"]).number, 1.5);
+  EXPECT_EQ(AttributeValue::Of(document["s"]).text, "iOS");
+  EXPECT_EQ(AttributeValue::Of(document["a"]).type, Type::kArray);
+  EXPECT_EQ(AttributeValue::Of(document["o"]).type, Type::kObject);
 }
 
 }  // namespace
