@@ -666,25 +666,35 @@ void AppendPaddedVersion(const Value& input, SmallText& out) {
   } else if (input.type == ValueType::kString && !input.text.empty()) {
     text = input.text;
   }
-  // replace(/(^v|\+.*$)/g, ""): a leading "v", and from the first "+" that no line terminator follows
+  // replace(/(^v|\+.*$)/g, ""): a leading "v", and from the first "+" that no line terminator follows.
+  // One pass each for the "+" and the parts: this runs for every call of a $v operator.
   std::size_t start = text[0] == 'v' ? 1 : 0;
-  std::size_t search_from = start;
-  for (std::string_view terminator : {"\n", "\r", "\u2028", "\u2029"}) {
-    std::size_t at = text.rfind(terminator);
-    if (at != std::string_view::npos) search_from = std::max(search_from, at + 1);
+  std::size_t plus = text.size();
+  for (std::size_t i = start; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      if (plus == text.size()) plus = i;
+    } else if (c == '\n' || c == '\r') {
+      plus = text.size();
+    } else if (c == '\xE2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
+               (text[i + 2] == '\xA8' || text[i + 2] == '\xA9')) {
+      plus = text.size();  // U+2028, U+2029
+      i += 2;
+    }
   }
-  std::size_t plus = text.find('+', search_from);
-  text = text.substr(start, (plus == std::string_view::npos ? text.size() : plus) - start);
+  text = text.substr(start, plus - start);
 
   // split(/[-.]/), a "~" part after a plain x.y.z, digits padded to 5 columns, joined with "-"
-  std::size_t parts = 1 + static_cast<std::size_t>(
-                              std::count_if(text.begin(), text.end(), [](char c) { return c == '-' || c == '.'; }));
+  std::size_t parts = 0;
   for (std::size_t part_start = 0;;) {
-    std::size_t part_end = std::min(text.find_first_of("-.", part_start), text.size());
-    std::string_view part = text.substr(part_start, part_end - part_start);
-    if (!part.empty() && part.size() < 5 && std::all_of(part.begin(), part.end(), IsDigit))
-      out.Append(std::string_view("    ", 5 - part.size()));
-    out.Append(part);
+    std::size_t part_end = part_start;
+    bool digits = true;
+    for (; part_end < text.size() && text[part_end] != '-' && text[part_end] != '.'; ++part_end)
+      digits = digits && IsDigit(text[part_end]);
+    std::size_t length = part_end - part_start;
+    if (length > 0 && length < 5 && digits) out.Append(std::string_view("    ", 5 - length));
+    out.Append(text.substr(part_start, length));
+    ++parts;
     if (part_end == text.size()) break;
     out.Append('-');
     part_start = part_end + 1;
@@ -1494,27 +1504,6 @@ AttributeValue AttributeValue::Of(const Json& value) {
     default:
       return result;
   }
-}
-
-AttributeValue AttributeValue::Boolean(bool value) {
-  AttributeValue result;
-  result.type = Type::kBoolean;
-  result.boolean = value;
-  return result;
-}
-
-AttributeValue AttributeValue::Number(double value) {
-  AttributeValue result;
-  result.type = Type::kNumber;
-  result.number = value;
-  return result;
-}
-
-AttributeValue AttributeValue::String(std::string_view value) {
-  AttributeValue result;
-  result.type = Type::kString;
-  result.text = value;
-  return result;
 }
 
 std::optional<AttributeValue> JsonAttributes::Find(const std::vector<std::string>& path) {

@@ -41,9 +41,24 @@ struct AttributeValue {
   const Json* json = nullptr;  // kArray, kObject
 
   static AttributeValue Of(const Json& value);  // a view of `value`, which must outlive it
-  static AttributeValue Boolean(bool value);
-  static AttributeValue Number(double value);
-  static AttributeValue String(std::string_view value);
+  static AttributeValue Boolean(bool value) {
+    AttributeValue result;
+    result.type = Type::kBoolean;
+    result.boolean = value;
+    return result;
+  }
+  static AttributeValue Number(double value) {
+    AttributeValue result;
+    result.type = Type::kNumber;
+    result.number = value;
+    return result;
+  }
+  static AttributeValue String(std::string_view value) {
+    AttributeValue result;
+    result.type = Type::kString;
+    result.text = value;
+    return result;
+  }
 };
 
 // Where a condition reads the user's attributes: looked up lazily by path, so that a condition touching
