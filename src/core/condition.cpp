@@ -658,33 +658,41 @@ std::optional<bool> JsLessThan(const Primitive& x, const Primitive& y) {
 
 // GrowthBook's paddedVersionString: "v1.2.3+build" becomes "    1-    2-    3-~", "1.0.0-rc.1" becomes
 // "    1-    0-    0-rc-    1", so that versions compare as strings.
-void AppendPaddedVersion(const Value& input, SmallText& out) {
-  std::optional<JsNumberText> number;
+// The text paddedVersionString pads: String(input), "0" unless a number or a non-empty string, without a
+// leading "v" and from the first "+" that no line terminator follows (replace(/(^v|\+.*$)/g, "")).
+// `ascii` tells whether it is plain ASCII. One pass: this runs for every call of a $v operator.
+std::string_view VersionText(const Value& input, std::optional<JsNumberText>& number, bool& ascii) {
   std::string_view text = "0";
   if (input.type == ValueType::kNumber) {
     text = number.emplace(input.number).view();
   } else if (input.type == ValueType::kString && !input.text.empty()) {
     text = input.text;
   }
-  // replace(/(^v|\+.*$)/g, ""): a leading "v", and from the first "+" that no line terminator follows.
-  // One pass each for the "+" and the parts: this runs for every call of a $v operator.
   std::size_t start = text[0] == 'v' ? 1 : 0;
   std::size_t plus = text.size();
+  ascii = true;
   for (std::size_t i = start; i < text.size(); ++i) {
     char c = text[i];
     if (c == '+') {
       if (plus == text.size()) plus = i;
     } else if (c == '\n' || c == '\r') {
       plus = text.size();
-    } else if (c == '\xE2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
-               (text[i + 2] == '\xA8' || text[i + 2] == '\xA9')) {
-      plus = text.size();  // U+2028, U+2029
-      i += 2;
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      ascii = false;
+      if (c == '\xE2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
+          (text[i + 2] == '\xA8' || text[i + 2] == '\xA9')) {
+        plus = text.size();  // U+2028, U+2029
+        i += 2;
+      }
     }
   }
-  text = text.substr(start, plus - start);
+  return text.substr(start, plus - start);
+}
 
-  // split(/[-.]/), a "~" part after a plain x.y.z, digits padded to 5 columns, joined with "-"
+// Calls emit(c) for each character of the padded form of a VersionText: split(/[-.]/), a "~" part after
+// a plain x.y.z, digits padded to 5 columns, joined with "-". Stops early when emit returns true.
+template <typename Emit>
+void ForEachPaddedChar(std::string_view text, Emit emit) {
   std::size_t parts = 0;
   for (std::size_t part_start = 0;;) {
     std::size_t part_end = part_start;
@@ -692,19 +700,49 @@ void AppendPaddedVersion(const Value& input, SmallText& out) {
     for (; part_end < text.size() && text[part_end] != '-' && text[part_end] != '.'; ++part_end)
       digits = digits && IsDigit(text[part_end]);
     std::size_t length = part_end - part_start;
-    if (length > 0 && length < 5 && digits) out.Append(std::string_view("    ", 5 - length));
-    out.Append(text.substr(part_start, length));
+    if (length > 0 && length < 5 && digits)
+      for (std::size_t k = length; k < 5; ++k)
+        if (emit(' ')) return;
+    for (std::size_t i = part_start; i < part_end; ++i)
+      if (emit(text[i])) return;
     ++parts;
     if (part_end == text.size()) break;
-    out.Append('-');
+    if (emit('-')) return;
     part_start = part_end + 1;
   }
-  if (parts == 3) out.Append("-~");
+  if (parts == 3 && !emit('-')) emit('~');
+}
+
+void AppendPaddedVersion(std::string_view text, SmallText& out) {
+  ForEachPaddedChar(text, [&out](char c) {
+    out.Append(c);
+    return false;
+  });
+}
+
+// CompareJsStrings(padded form of `text`, padded) for an ASCII `text`, where bytes order as UTF-16 code
+// units do, without writing the padded form: versions mostly differ in their first parts.
+int ComparePaddedAscii(std::string_view text, std::string_view padded) {
+  std::size_t j = 0;
+  int order = 0;
+  ForEachPaddedChar(text, [&](char c) {
+    if (j == padded.size()) {
+      order = 1;
+      return true;
+    }
+    unsigned char a = static_cast<unsigned char>(c), b = static_cast<unsigned char>(padded[j++]);
+    if (a != b) order = a < b ? -1 : 1;
+    return a != b;
+  });
+  if (order == 0 && j < padded.size()) order = -1;
+  return order;
 }
 
 std::string PaddedVersion(const Json& input) {
+  std::optional<JsNumberText> number;
+  bool ascii;
   SmallText padded;
-  AppendPaddedVersion(Value::Of(input), padded);
+  AppendPaddedVersion(VersionText(Value::Of(input), number, ascii), padded);
   return std::string(padded.view());
 }
 
@@ -954,9 +992,17 @@ bool EvalText(const Matcher& matcher, const Value& value) {
 }
 
 bool EvalVersion(const Operation& operation, const Value& actual) {
-  SmallText padded;
-  AppendPaddedVersion(actual, padded);
-  int order = CompareJsStrings(padded.view(), operation.text);
+  std::optional<JsNumberText> number;
+  bool ascii;
+  std::string_view text = VersionText(actual, number, ascii);
+  int order;
+  if (ascii) {
+    order = ComparePaddedAscii(text, operation.text);
+  } else {
+    SmallText padded;
+    AppendPaddedVersion(text, padded);
+    order = CompareJsStrings(padded.view(), operation.text);
+  }
   switch (operation.op) {
     case Op::kVeq:
       return order == 0;

@@ -501,6 +501,58 @@ TEST(Condition, JsonAttributesFollowGetPath) {
   EXPECT_FALSE(attributes.Find({"missing"}));
 }
 
+// GrowthBook's paddedVersionString, written plainly (ASCII only): the reference for the version operators.
+std::string ReferencePaddedVersion(std::string text) {
+  if (!text.empty() && text[0] == 'v') text.erase(0, 1);
+  std::size_t plus = text.find('+');
+  if (plus != std::string::npos) text.erase(plus);
+  std::vector<std::string> parts(1);
+  for (char c : text) {
+    if (c == '-' || c == '.') {
+      parts.emplace_back();
+    } else {
+      parts.back() += c;
+    }
+  }
+  if (parts.size() == 3) parts.push_back("~");
+  std::string padded;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    if (i > 0) padded += '-';
+    padded += (digits && part.size() < 5 ? std::string(5 - part.size(), ' ') : std::string()) + part;
+  }
+  return padded;
+}
+
+// Every pair of versions orders under $veq .. $vlte as their padded forms do.
+TEST(Condition, VersionOperatorsOrderAsPaddedVersions) {
+  const std::vector<std::string> versions = {"1",          "1.0",        "1.0.0",     "1.0.0-rc",   "1.0.0-rc.1",
+                                             "1.0.0-rc.10", "1.0.0-beta", "v1.0.0",    "1.0.0+b.7",  "1.2.3",
+                                             "1.10.3",     "4.2.0",      "4.3.1",     "4.10",       "10.0.0",
+                                             "99999.1.1",  "100000.0.0", "1.2.3.4",   "1..2",       "1.2.3-",
+                                             "a.b.c",      "1.2.x",      "",          "0",          "1.02.3"};
+  const std::pair<const char*, bool (*)(int)> operators[] = {
+      {"$veq", [](int order) { return order == 0; }}, {"$vne", [](int order) { return order != 0; }},
+      {"$vgt", [](int order) { return order > 0; }},  {"$vgte", [](int order) { return order >= 0; }},
+      {"$vlt", [](int order) { return order < 0; }},  {"$vlte", [](int order) { return order <= 0; }},
+  };
+  for (const std::string& actual : versions) {
+    for (const std::string& operand : versions) {
+      std::string padded_actual = ReferencePaddedVersion(actual.empty() ? "0" : actual);
+      std::string padded_operand = ReferencePaddedVersion(operand.empty() ? "0" : operand);
+      int order = padded_actual.compare(padded_operand);
+      for (const auto& [name, expected] : operators) {
+        SCOPED_TRACE(actual + " " + name + " " + operand);
+        Json condition = {{"v", {{name, operand}}}};
+        Json document = {{"v", actual}};
+        JsonAttributes source(document);
+        EXPECT_EQ(Compile(condition, ConditionMode::kLenient).Matches(source), expected(order));
+      }
+    }
+  }
+}
+
 // AttributeValue::Of reads each JSON type as the evaluator expects.
 TEST(Condition, AttributeValueOfJson) {
   using Type = AttributeValue::Type;
