@@ -21,7 +21,8 @@ namespace {
 // lets it escape, so the user is not targeted.
 struct JsTypeError {};
 
-const Json kNullJson = nullptr;  // what a missing attribute reads as: getPath returns null
+using Value = AttributeValue;
+using ValueType = AttributeValue::Type;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
@@ -446,7 +447,7 @@ void AppendScalarJsString(const Json& value, SmallText& out) {
   }
 }
 
-// String(value). Arrays join their elements with commas, nested arrays in turn, null elements as
+// String(array). Arrays join their elements with commas, nested arrays in turn, null elements as
 // nothing; with a stack rather than recursion, for attributes are not depth-limited.
 void AppendJsString(const Json& value, SmallText& out) {
   if (!value.is_array()) return AppendScalarJsString(value, out);
@@ -469,81 +470,95 @@ void AppendJsString(const Json& value, SmallText& out) {
 }
 
 // String(value) as a view: into the value itself for a string, else into `buffer`.
-std::string_view JsStringOf(const Json& value, SmallText& buffer) {
-  if (value.is_string()) return value.get_ref<const std::string&>();
-  AppendJsString(value, buffer);
+std::string_view JsStringOf(const Value& value, SmallText& buffer) {
+  switch (value.type) {
+    case ValueType::kString:
+      return value.text;
+    case ValueType::kNumber:
+      buffer.Append(JsNumberText(value.number).view());
+      break;
+    case ValueType::kBoolean:
+      buffer.Append(value.boolean ? "true" : "false");
+      break;
+    case ValueType::kNull:
+      buffer.Append("null");
+      break;
+    case ValueType::kObject:
+      buffer.Append("[object Object]");
+      break;
+    case ValueType::kArray:
+      AppendJsString(*value.json, buffer);
+      break;
+  }
   return buffer.view();
 }
 
 std::string JsString(const Json& value) {
   SmallText text;
-  return std::string(JsStringOf(value, text));
+  return std::string(JsStringOf(Value::Of(value), text));
 }
 
 // Number(value), as value * 1 computes it.
-double JsToNumber(const Json& value) {
-  switch (value.type()) {
-    case Json::value_t::null:
+double JsToNumber(const Value& value) {
+  switch (value.type) {
+    case ValueType::kNull:
       return 0;
-    case Json::value_t::boolean:
-      return value.get<bool>() ? 1 : 0;
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned:
-    case Json::value_t::number_float:
-      return JsonNumber(value);
-    case Json::value_t::string:
-      return StringToNumber(value.get_ref<const std::string&>());
-    case Json::value_t::array: {
+    case ValueType::kBoolean:
+      return value.boolean ? 1 : 0;
+    case ValueType::kNumber:
+      return value.number;
+    case ValueType::kString:
+      return StringToNumber(value.text);
+    case ValueType::kArray: {
       SmallText text;
-      AppendJsString(value, text);
+      AppendJsString(*value.json, text);
       return StringToNumber(text.view());
     }
-    default:
-      return kNaN;  // an object is "[object Object]"
+    case ValueType::kObject:
+      break;
   }
+  return kNaN;  // an object is "[object Object]"
 }
 
-bool JsTruthy(const Json& value) {
-  switch (value.type()) {
-    case Json::value_t::null:
+bool JsTruthy(const Value& value) {
+  switch (value.type) {
+    case ValueType::kNull:
       return false;
-    case Json::value_t::boolean:
-      return value.get<bool>();
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: {
-      double number = JsonNumber(value);
-      return number != 0 && !std::isnan(number);
-    }
-    case Json::value_t::string:
-      return !value.get_ref<const std::string&>().empty();
+    case ValueType::kBoolean:
+      return value.boolean;
+    case ValueType::kNumber:
+      return value.number != 0 && !std::isnan(value.number);
+    case ValueType::kString:
+      return !value.text.empty();
     default:
       return true;
   }
 }
 
+bool JsTruthy(const Json& value) { return JsTruthy(Value::Of(value)); }
+
 // GrowthBook's getType: the names $type accepts.
 enum class JsType { kNull, kBoolean, kNumber, kString, kArray, kObject, kUndefined };
 
-JsType TypeOf(const Json& value) {
-  switch (value.type()) {
-    case Json::value_t::boolean:
+JsType TypeOf(const Value& value) {
+  switch (value.type) {
+    case ValueType::kBoolean:
       return JsType::kBoolean;
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned:
-    case Json::value_t::number_float:
+    case ValueType::kNumber:
       return JsType::kNumber;
-    case Json::value_t::string:
+    case ValueType::kString:
       return JsType::kString;
-    case Json::value_t::array:
+    case ValueType::kArray:
       return JsType::kArray;
-    case Json::value_t::object:
-    case Json::value_t::binary:
+    case ValueType::kObject:
       return JsType::kObject;
-    default:
-      return JsType::kNull;
+    case ValueType::kNull:
+      break;
   }
+  return JsType::kNull;
 }
+
+JsType TypeOf(const Json& value) { return TypeOf(Value::Of(value)); }
 
 std::optional<JsType> ParseTypeName(const Json& name) {
   static const std::pair<const char*, JsType> kNames[] = {
@@ -558,18 +573,17 @@ std::optional<JsType> ParseTypeName(const Json& name) {
 }
 
 // actual === expected. Objects and arrays are never the same object as one written in the condition.
-bool JsStrictEquals(const Json& a, const Json& b) {
-  JsType type = TypeOf(a);
-  if (type != TypeOf(b)) return false;
-  switch (type) {
-    case JsType::kNull:
+bool JsStrictEquals(const Value& a, const Value& b) {
+  if (a.type != b.type) return false;
+  switch (a.type) {
+    case ValueType::kNull:
       return true;
-    case JsType::kBoolean:
-      return a.get<bool>() == b.get<bool>();
-    case JsType::kNumber:
-      return JsonNumber(a) == JsonNumber(b);
-    case JsType::kString:
-      return a.get_ref<const std::string&>() == b.get_ref<const std::string&>();
+    case ValueType::kBoolean:
+      return a.boolean == b.boolean;
+    case ValueType::kNumber:
+      return a.number == b.number;
+    case ValueType::kString:
+      return a.text == b.text;
     default:
       return false;
   }
@@ -578,10 +592,12 @@ bool JsStrictEquals(const Json& a, const Json& b) {
 // JSON.stringify(actual) === JSON.stringify(literal). Object keys are compared as a set: the order of
 // keys is not kept by JSON values here (nor by jsonb). The recursion follows `literal`, whose depth
 // Compile bounded.
-JsType StringifiedType(const Json& value) {
+JsType StringifiedType(const Value& value) {
   JsType type = TypeOf(value);
-  return type == JsType::kNumber && !std::isfinite(JsonNumber(value)) ? JsType::kNull : type;  // "null"
+  return type == JsType::kNumber && !std::isfinite(value.number) ? JsType::kNull : type;  // "null"
 }
+
+JsType StringifiedType(const Json& value) { return StringifiedType(Value::Of(value)); }
 
 bool StringifyEquals(const Json& actual, const Json& literal) {
   JsType type = StringifiedType(literal);
@@ -600,8 +616,15 @@ bool StringifyEquals(const Json& actual, const Json& literal) {
       }
       return true;
     default:
-      return type == JsType::kNull || JsStrictEquals(actual, literal);
+      return type == JsType::kNull || JsStrictEquals(Value::Of(actual), Value::Of(literal));
   }
+}
+
+// The same for an attribute: only an array or object can equal a literal, which is one of those.
+bool StringifyEquals(const Value& actual, const Json& literal) {
+  if (actual.json != nullptr) return StringifyEquals(*actual.json, literal);
+  JsType type = StringifiedType(literal);
+  return StringifiedType(actual) == type && (type == JsType::kNull || JsStrictEquals(actual, Value::Of(literal)));
 }
 
 // A value after ToPrimitive, for < and friends: a string (arrays and objects become one) or a number.
@@ -612,11 +635,11 @@ struct Primitive {
   bool number_known = true;
 };
 
-Primitive ToPrimitive(const Json& value, SmallText& buffer) {
-  switch (value.type()) {
-    case Json::value_t::string:
-    case Json::value_t::array:
-    case Json::value_t::object:
+Primitive ToPrimitive(const Value& value, SmallText& buffer) {
+  switch (value.type) {
+    case ValueType::kString:
+    case ValueType::kArray:
+    case ValueType::kObject:
       return Primitive{true, JsStringOf(value, buffer), 0, false};
     default:
       return Primitive{false, {}, JsToNumber(value), true};
@@ -635,43 +658,91 @@ std::optional<bool> JsLessThan(const Primitive& x, const Primitive& y) {
 
 // GrowthBook's paddedVersionString: "v1.2.3+build" becomes "    1-    2-    3-~", "1.0.0-rc.1" becomes
 // "    1-    0-    0-rc-    1", so that versions compare as strings.
-void AppendPaddedVersion(const Json& input, SmallText& out) {
-  std::optional<JsNumberText> number;
+// The text paddedVersionString pads: String(input), "0" unless a number or a non-empty string, without a
+// leading "v" and from the first "+" that no line terminator follows (replace(/(^v|\+.*$)/g, "")).
+// `ascii` tells whether it is plain ASCII. One pass: this runs for every call of a $v operator.
+std::string_view VersionText(const Value& input, std::optional<JsNumberText>& number, bool& ascii) {
   std::string_view text = "0";
-  if (input.is_number()) {
-    text = number.emplace(JsonNumber(input)).view();
-  } else if (input.is_string() && !input.get_ref<const std::string&>().empty()) {
-    text = input.get_ref<const std::string&>();
+  if (input.type == ValueType::kNumber) {
+    text = number.emplace(input.number).view();
+  } else if (input.type == ValueType::kString && !input.text.empty()) {
+    text = input.text;
   }
-  // replace(/(^v|\+.*$)/g, ""): a leading "v", and from the first "+" that no line terminator follows
   std::size_t start = text[0] == 'v' ? 1 : 0;
-  std::size_t search_from = start;
-  for (std::string_view terminator : {"\n", "\r", "\u2028", "\u2029"}) {
-    std::size_t at = text.rfind(terminator);
-    if (at != std::string_view::npos) search_from = std::max(search_from, at + 1);
+  std::size_t plus = text.size();
+  ascii = true;
+  for (std::size_t i = start; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      if (plus == text.size()) plus = i;
+    } else if (c == '\n' || c == '\r') {
+      plus = text.size();
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      ascii = false;
+      if (c == '\xE2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
+          (text[i + 2] == '\xA8' || text[i + 2] == '\xA9')) {
+        plus = text.size();  // U+2028, U+2029
+        i += 2;
+      }
+    }
   }
-  std::size_t plus = text.find('+', search_from);
-  text = text.substr(start, (plus == std::string_view::npos ? text.size() : plus) - start);
+  return text.substr(start, plus - start);
+}
 
-  // split(/[-.]/), a "~" part after a plain x.y.z, digits padded to 5 columns, joined with "-"
-  std::size_t parts = 1 + static_cast<std::size_t>(
-                              std::count_if(text.begin(), text.end(), [](char c) { return c == '-' || c == '.'; }));
+// Calls emit(c) for each character of the padded form of a VersionText: split(/[-.]/), a "~" part after
+// a plain x.y.z, digits padded to 5 columns, joined with "-". Stops early when emit returns true.
+template <typename Emit>
+void ForEachPaddedChar(std::string_view text, Emit emit) {
+  std::size_t parts = 0;
   for (std::size_t part_start = 0;;) {
-    std::size_t part_end = std::min(text.find_first_of("-.", part_start), text.size());
-    std::string_view part = text.substr(part_start, part_end - part_start);
-    if (!part.empty() && part.size() < 5 && std::all_of(part.begin(), part.end(), IsDigit))
-      out.Append(std::string_view("    ", 5 - part.size()));
-    out.Append(part);
+    std::size_t part_end = part_start;
+    bool digits = true;
+    for (; part_end < text.size() && text[part_end] != '-' && text[part_end] != '.'; ++part_end)
+      digits = digits && IsDigit(text[part_end]);
+    std::size_t length = part_end - part_start;
+    if (length > 0 && length < 5 && digits)
+      for (std::size_t k = length; k < 5; ++k)
+        if (emit(' ')) return;
+    for (std::size_t i = part_start; i < part_end; ++i)
+      if (emit(text[i])) return;
+    ++parts;
     if (part_end == text.size()) break;
-    out.Append('-');
+    if (emit('-')) return;
     part_start = part_end + 1;
   }
-  if (parts == 3) out.Append("-~");
+  if (parts == 3 && !emit('-')) emit('~');
+}
+
+void AppendPaddedVersion(std::string_view text, SmallText& out) {
+  ForEachPaddedChar(text, [&out](char c) {
+    out.Append(c);
+    return false;
+  });
+}
+
+// CompareJsStrings(padded form of `text`, padded) for an ASCII `text`, where bytes order as UTF-16 code
+// units do, without writing the padded form: versions mostly differ in their first parts.
+int ComparePaddedAscii(std::string_view text, std::string_view padded) {
+  std::size_t j = 0;
+  int order = 0;
+  ForEachPaddedChar(text, [&](char c) {
+    if (j == padded.size()) {
+      order = 1;
+      return true;
+    }
+    unsigned char a = static_cast<unsigned char>(c), b = static_cast<unsigned char>(padded[j++]);
+    if (a != b) order = a < b ? -1 : 1;
+    return a != b;
+  });
+  if (order == 0 && j < padded.size()) order = -1;
+  return order;
 }
 
 std::string PaddedVersion(const Json& input) {
+  std::optional<JsNumberText> number;
+  bool ascii;
   SmallText padded;
-  AppendPaddedVersion(input, padded);
+  AppendPaddedVersion(VersionText(Value::Of(input), number, ascii), padded);
   return std::string(padded.view());
 }
 
@@ -718,6 +789,14 @@ PathTarget FindPath(const Json& root, const std::vector<std::string>& path) {
   return PathTarget{current, std::nullopt};
 }
 
+// The attribute a path leads to inside a JSON document; nullopt when absent.
+std::optional<AttributeValue> ValueAt(const Json& root, const std::vector<std::string>& path) {
+  PathTarget target = FindPath(root, path);
+  if (target.array_length) return AttributeValue::Number(static_cast<double>(*target.array_length));
+  if (target.value == nullptr) return std::nullopt;
+  return AttributeValue::Of(*target.value);
+}
+
 std::vector<std::string> SplitPath(const std::string& path) {
   std::vector<std::string> parts;
   for (std::size_t start = 0;;) {
@@ -741,13 +820,13 @@ struct ValueSet {
   std::optional<std::string> text;  // a saved group that is a string: its includes() finds substrings
   bool throws = false;              // a saved group that is a number, true or an object: no includes()
 
-  bool Contains(const Json& value) const {
+  bool Contains(const Value& value) const {
     if (throws) throw JsTypeError{};
     SmallText buffer;
     if (text) return text->find(JsStringOf(value, buffer)) != std::string::npos;
-    switch (TypeOf(value)) {
-      case JsType::kString: {
-        std::string_view key = value.get_ref<const std::string&>();
+    switch (value.type) {
+      case ValueType::kString: {
+        std::string_view key = value.text;
         if (insensitive) {
           AppendLowercase(key, buffer);
           key = buffer.view();
@@ -756,11 +835,11 @@ struct ValueSet {
                                       [](const std::string& a, std::string_view b) { return a < b; });
         return found != strings.end() && *found == key;
       }
-      case JsType::kNumber:
-        return std::binary_search(numbers.begin(), numbers.end(), JsonNumber(value));
-      case JsType::kBoolean:
-        return value.get<bool>() ? has_true : has_false;
-      case JsType::kNull:
+      case ValueType::kNumber:
+        return std::binary_search(numbers.begin(), numbers.end(), value.number);
+      case ValueType::kBoolean:
+        return value.boolean ? has_true : has_false;
+      case ValueType::kNull:
         return has_null;
       default:
         return false;
@@ -768,9 +847,10 @@ struct ValueSet {
   }
 
   // GrowthBook's isIn: an array attribute matches when any of its elements is in the set.
-  bool HasAny(const Json& actual) const {
-    if (!actual.is_array()) return Contains(actual);
-    return std::any_of(actual.begin(), actual.end(), [this](const Json& element) { return Contains(element); });
+  bool HasAny(const Value& actual) const {
+    if (actual.type != ValueType::kArray) return Contains(actual);
+    return std::any_of(actual.json->begin(), actual.json->end(),
+                       [this](const Json& element) { return Contains(Value::Of(element)); });
   }
 };
 
@@ -900,9 +980,9 @@ struct Scope {
 };
 
 bool EvalNode(const Condition::Node& node, const Scope& scope);
-bool EvalMatcher(const Matcher& matcher, const Json& value);
+bool EvalMatcher(const Matcher& matcher, const Value& value);
 
-bool EvalText(const Matcher& matcher, const Json& value) {
+bool EvalText(const Matcher& matcher, const Value& value) {
   SmallText buffer;
   std::string_view text = JsStringOf(value, buffer);
   if (matcher.kind == Matcher::Kind::kText) return text == matcher.text;
@@ -911,10 +991,18 @@ bool EvalText(const Matcher& matcher, const Json& value) {
   return lower.view() == matcher.text;
 }
 
-bool EvalVersion(const Operation& operation, const Json& actual) {
-  SmallText padded;
-  AppendPaddedVersion(actual, padded);
-  int order = CompareJsStrings(padded.view(), operation.text);
+bool EvalVersion(const Operation& operation, const Value& actual) {
+  std::optional<JsNumberText> number;
+  bool ascii;
+  std::string_view text = VersionText(actual, number, ascii);
+  int order;
+  if (ascii) {
+    order = ComparePaddedAscii(text, operation.text);
+  } else {
+    SmallText padded;
+    AppendPaddedVersion(text, padded);
+    order = CompareJsStrings(padded.view(), operation.text);
+  }
   switch (operation.op) {
     case Op::kVeq:
       return order == 0;
@@ -931,7 +1019,7 @@ bool EvalVersion(const Operation& operation, const Json& actual) {
   }
 }
 
-bool EvalRelation(const Operation& operation, const Json& actual) {
+bool EvalRelation(const Operation& operation, const Value& actual) {
   SmallText buffer;
   Primitive value = ToPrimitive(actual, buffer);
   Primitive bound{operation.bound_is_string, operation.text, operation.bound_number, true};
@@ -950,12 +1038,12 @@ bool EvalRelation(const Operation& operation, const Json& actual) {
   }
 }
 
-bool EvalOperation(const Operation& operation, const Json& actual) {
+bool EvalOperation(const Operation& operation, const Value& actual) {
   switch (operation.op) {
     case Op::kEq:
-      return JsStrictEquals(actual, operation.scalar);
+      return JsStrictEquals(actual, Value::Of(operation.scalar));
     case Op::kNe:
-      return !JsStrictEquals(actual, operation.scalar);
+      return !JsStrictEquals(actual, Value::Of(operation.scalar));
     case Op::kLt:
     case Op::kLte:
     case Op::kGt:
@@ -969,33 +1057,32 @@ bool EvalOperation(const Operation& operation, const Json& actual) {
     case Op::kVlte:
       return EvalVersion(operation, actual);
     case Op::kExists:
-      return operation.constant != actual.is_null();
+      return operation.constant != (actual.type == ValueType::kNull);
     case Op::kIn:
       return operation.values->HasAny(actual);
     case Op::kNotIn:
       return !operation.values->HasAny(actual);
     case Op::kAll:
-      if (!actual.is_array()) return false;
+      if (actual.type != ValueType::kArray) return false;
       for (const Matcher& expected : operation.matchers)
-        if (std::none_of(actual.begin(), actual.end(),
-                         [&expected](const Json& element) { return EvalMatcher(expected, element); }))
+        if (std::none_of(actual.json->begin(), actual.json->end(),
+                         [&expected](const Json& element) { return EvalMatcher(expected, Value::Of(element)); }))
           return false;
       return true;
     case Op::kElemMatch:
-      if (!actual.is_array()) return false;
+      if (actual.type != ValueType::kArray) return false;
       if (operation.throws) throw JsTypeError{};
-      for (const Json& element : actual) {
-        if (!JsTruthy(element)) continue;  // GrowthBook skips falsy elements
+      for (const Json& element : *actual.json) {
+        Value value = Value::Of(element);
+        if (!JsTruthy(value)) continue;  // GrowthBook skips falsy elements
         bool matched = operation.matchers.empty() ? EvalNode(operation.condition[0], Scope{nullptr, &element})
-                                                  : EvalMatcher(operation.matchers[0], element);
+                                                  : EvalMatcher(operation.matchers[0], value);
         if (matched) return true;
       }
       return false;
-    case Op::kSize: {
-      if (!actual.is_array()) return false;
-      Json size = actual.size();
-      return EvalMatcher(operation.matchers[0], size);
-    }
+    case Op::kSize:
+      if (actual.type != ValueType::kArray) return false;
+      return EvalMatcher(operation.matchers[0], Value::Number(static_cast<double>(actual.json->size())));
     case Op::kNot:
       return !EvalMatcher(operation.matchers[0], actual);
     case Op::kType:
@@ -1010,19 +1097,19 @@ bool EvalOperation(const Operation& operation, const Json& actual) {
   return false;
 }
 
-bool EvalMatcher(const Matcher& matcher, const Json& value) {
+bool EvalMatcher(const Matcher& matcher, const Value& value) {
   switch (matcher.kind) {
     case Matcher::Kind::kText:
-      if (value.is_string()) return value.get_ref<const std::string&>() == matcher.text;
+      if (value.type == ValueType::kString) return value.text == matcher.text;
       return EvalText(matcher, value);
     case Matcher::Kind::kTextInsensitive:
       return EvalText(matcher, value);
     case Matcher::Kind::kNumber:
-      return (value.is_number() ? JsonNumber(value) : JsToNumber(value)) == matcher.number;
+      return JsToNumber(value) == matcher.number;
     case Matcher::Kind::kBoolean:
-      return !value.is_null() && JsTruthy(value) == matcher.boolean;
+      return value.type != ValueType::kNull && JsTruthy(value) == matcher.boolean;
     case Matcher::Kind::kNull:
-      return value.is_null();
+      return value.type == ValueType::kNull;
     case Matcher::Kind::kLiteral:
       return StringifyEquals(value, matcher.literal);
     case Matcher::Kind::kOperators:
@@ -1039,18 +1126,13 @@ bool EvalNode(const Condition::Node& node, const Scope& scope) {
   for (const Clause& clause : node.clauses) {
     switch (clause.kind) {
       case Clause::Kind::kPath: {
-        const Json* found;
+        Value found;  // a missing attribute reads as null: getPath returns null
         if (scope.attributes != nullptr) {
-          found = scope.attributes->Find(clause.path);
+          if (std::optional<Value> value = scope.attributes->Find(clause.path)) found = *value;
         } else {
-          PathTarget target = FindPath(*scope.element, clause.path);
-          if (target.array_length) {
-            if (!EvalMatcher(clause.matcher[0], Json(*target.array_length))) return false;
-            break;
-          }
-          found = target.value;
+          found = ValueAt(*scope.element, clause.path).value_or(Value());
         }
-        if (!EvalMatcher(clause.matcher[0], found != nullptr ? *found : kNullJson)) return false;
+        if (!EvalMatcher(clause.matcher[0], found)) return false;
         break;
       }
       case Clause::Kind::kAnd:
@@ -1296,7 +1378,7 @@ class Compiler {
       if (strict_ && !operand.is_number() && !operand.is_string()) Refuse(here, "operand must be a number or a string");
       operation.op = name == "$lt" ? Op::kLt : name == "$lte" ? Op::kLte : name == "$gt" ? Op::kGt : Op::kGte;
       SmallText buffer;
-      Primitive bound = ToPrimitive(operand, buffer);
+      Primitive bound = ToPrimitive(Value::Of(operand), buffer);
       operation.bound_is_string = bound.is_string;
       operation.text.assign(bound.text);
       operation.bound_number = bound.is_string ? StringToNumber(bound.text) : bound.number;
@@ -1445,11 +1527,33 @@ class Compiler {
 
 }  // namespace
 
-const Json* JsonAttributes::Find(const std::vector<std::string>& path) {
-  PathTarget target = FindPath(*document_, path);
-  if (!target.array_length) return target.value;
-  lengths_.emplace_front(*target.array_length);
-  return &lengths_.front();
+AttributeValue AttributeValue::Of(const Json& value) {
+  AttributeValue result;
+  switch (value.type()) {
+    case Json::value_t::boolean:
+      return Boolean(value.get<bool>());
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
+      return Number(JsonNumber(value));
+    case Json::value_t::string:
+      return String(value.get_ref<const std::string&>());
+    case Json::value_t::array:
+      result.type = Type::kArray;
+      result.json = &value;
+      return result;
+    case Json::value_t::object:
+    case Json::value_t::binary:
+      result.type = Type::kObject;
+      result.json = &value;
+      return result;
+    default:
+      return result;
+  }
+}
+
+std::optional<AttributeValue> JsonAttributes::Find(const std::vector<std::string>& path) {
+  return ValueAt(*document_, path);
 }
 
 Condition::Condition() = default;

@@ -3,8 +3,8 @@
 // against the user's attributes on the routing hot path.
 #pragma once
 
-#include <forward_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,14 +29,45 @@ class RegexEngine {
   virtual std::shared_ptr<const CompiledRegex> Compile(std::string_view pattern, bool case_insensitive) = 0;
 };
 
+// One attribute value as the evaluator reads it: a scalar by value, a string as a view (the glue's points
+// into the jsonb: no copy, no allocation), an array or object as JSON (the only values built for
+// evaluation). `text` and `json` stay valid until the evaluation ends.
+struct AttributeValue {
+  enum class Type { kNull, kBoolean, kNumber, kString, kArray, kObject };
+  Type type = Type::kNull;
+  bool boolean = false;    // kBoolean
+  double number = 0;       // kNumber
+  std::string_view text;   // kString
+  const Json* json = nullptr;  // kArray, kObject
+
+  static AttributeValue Of(const Json& value);  // a view of `value`, which must outlive it
+  static AttributeValue Boolean(bool value) {
+    AttributeValue result;
+    result.type = Type::kBoolean;
+    result.boolean = value;
+    return result;
+  }
+  static AttributeValue Number(double value) {
+    AttributeValue result;
+    result.type = Type::kNumber;
+    result.number = value;
+    return result;
+  }
+  static AttributeValue String(std::string_view value) {
+    AttributeValue result;
+    result.type = Type::kString;
+    result.text = value;
+    return result;
+  }
+};
+
 // Where a condition reads the user's attributes: looked up lazily by path, so that a condition touching
 // 3 of 50 attributes reads only those 3 (the glue looks them up inside a jsonb without converting the rest).
 class AttributeSource {
  public:
   virtual ~AttributeSource() = default;
-  // The value at `path` (the keys of a dotted path, already split), or nullptr when absent.
-  // The pointer stays valid until the evaluation ends.
-  virtual const Json* Find(const std::vector<std::string>& path) = 0;
+  // The value at `path` (the keys of a dotted path, already split), or nullopt when absent.
+  virtual std::optional<AttributeValue> Find(const std::vector<std::string>& path) = 0;
 };
 
 // An AttributeSource over a JSON document, which must outlive it (tests, ab_eval_condition). Paths descend
@@ -45,11 +76,10 @@ class AttributeSource {
 class JsonAttributes final : public AttributeSource {
  public:
   explicit JsonAttributes(const Json& document) : document_(&document) {}
-  const Json* Find(const std::vector<std::string>& path) override;
+  std::optional<AttributeValue> Find(const std::vector<std::string>& path) override;
 
  private:
   const Json* document_;
-  std::forward_list<Json> lengths_;  // the "length" of arrays, numbers not in the document (no allocation while empty)
 };
 
 enum class ConditionMode {

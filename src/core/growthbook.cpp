@@ -1,5 +1,6 @@
 #include "core/growthbook.hpp"
 
+#include <charconv>
 #include <limits>
 #include <string>
 
@@ -74,9 +75,22 @@ void ForEachUtf16Unit(std::string_view utf8, Emit&& emit) {
 
 // FNV-1a is a fold over the code units, so hashing a + b is hashing a, then b: JavaScript's
 // concatenation needs no copy. Each part decodes on its own, as each is its own JS string.
+// ASCII, what user ids and seeds nearly always are, is one code unit per byte: folded directly,
+// and only the rest goes through the decoder (which an ASCII byte leaves in its initial state).
 std::uint32_t Fnv1aContinue(std::uint32_t state, std::string_view utf8) {
-  ForEachUtf16Unit(utf8, [&state](std::uint32_t unit) { state = (state ^ unit) * kFnvPrime; });
+  std::size_t i = 0;
+  for (; i < utf8.size() && static_cast<unsigned char>(utf8[i]) < 0x80; ++i)
+    state = (state ^ static_cast<unsigned char>(utf8[i])) * kFnvPrime;
+  if (i < utf8.size())
+    ForEachUtf16Unit(utf8.substr(i), [&state](std::uint32_t unit) { state = (state ^ unit) * kFnvPrime; });
   return state;
+}
+
+// v2's outer hash: FNV-1a over the decimal text of the inner one, without a string.
+double HashOfDecimal(std::uint32_t inner) {
+  char digits[10];
+  char* end = std::to_chars(digits, digits + sizeof digits, inner).ptr;
+  return static_cast<double>(Fnv1aContinue(kFnvOffsetBasis, std::string_view(digits, end - digits)) % 10000) / 10000;
 }
 
 // BucketRanges without copying the weights; `weights` null means absent.
@@ -114,12 +128,16 @@ std::vector<Range> RangesOf(int num_variations, double coverage, const std::vect
 std::uint32_t Fnv1a32(std::string_view utf8) { return Fnv1aContinue(kFnvOffsetBasis, utf8); }
 
 std::optional<double> Hash(std::string_view seed, std::string_view value, int version) {
-  if (version == 2) {
-    std::uint32_t first = Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, seed), value);
-    return static_cast<double>(Fnv1a32(std::to_string(first)) % 10000) / 10000;
-  }
-  if (version == 1)
-    return static_cast<double>(Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, value), seed) % 1000) / 1000;
+  return SeededHash(seed, version)(value);
+}
+
+SeededHash::SeededHash(std::string_view seed, int version)
+    : seed_(seed), version_(version), seed_state_(Fnv1aContinue(kFnvOffsetBasis, seed)) {}
+
+std::optional<double> SeededHash::operator()(std::string_view value) const {
+  if (version_ == 2) return HashOfDecimal(Fnv1aContinue(seed_state_, value));
+  if (version_ == 1)
+    return static_cast<double>(Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, value), seed_) % 1000) / 1000;
   return std::nullopt;
 }
 
@@ -152,11 +170,10 @@ std::vector<Range> StrategyRanges(const Strategy& strategy, const std::vector<do
   return RangesOf(static_cast<int>(allocation_weights.size()), strategy.growthbook_coverage, &weights);
 }
 
-Decision ChooseIn(const std::vector<Range>& ranges, std::string_view seed, std::string_view hash_value,
-                  int version) {
+Decision ChooseIn(const std::vector<Range>& ranges, const SeededHash& hash, std::string_view hash_value) {
   constexpr double kNoBucket = std::numeric_limits<double>::quiet_NaN();
   if (hash_value.empty()) return {-1, kNoBucket};
-  std::optional<double> n = Hash(seed, hash_value, version);
+  std::optional<double> n = hash(hash_value);
   if (!n) return {-1, kNoBucket};
   return {ChooseVariation(*n, ranges), *n};
 }
@@ -165,7 +182,7 @@ Decision Choose(const Strategy& strategy, std::string_view experiment_name, std:
                 const std::vector<double>& allocation_weights) {
   // The SDK seeds with `seed || key`: an empty seed means the experiment's own name.
   std::string_view seed = strategy.seed && !strategy.seed->empty() ? std::string_view(*strategy.seed) : experiment_name;
-  return ChooseIn(StrategyRanges(strategy, allocation_weights), seed, hash_value, strategy.hash_version);
+  return ChooseIn(StrategyRanges(strategy, allocation_weights), SeededHash(seed, strategy.hash_version), hash_value);
 }
 
 }  // namespace abtest::growthbook

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -28,6 +29,20 @@ std::uint32_t Fnv1a32(std::string_view utf8);
 
 // nullopt for a version other than 1 or 2.
 std::optional<double> Hash(std::string_view seed, std::string_view value, int version);
+
+// Hash(seed, ·, version) for many values: v2 hashes seed + value, so the seed's FNV state is
+// computed once (routing hashes every user with one experiment's seed).
+class SeededHash {
+ public:
+  SeededHash() : SeededHash({}, 2) {}
+  SeededHash(std::string_view seed, int version);
+  std::optional<double> operator()(std::string_view value) const;  // nullopt for an unknown version
+
+ private:
+  std::string seed_;  // v1 hashes value + seed: the seed comes last
+  int version_;
+  std::uint32_t seed_state_;
+};
 
 // n shares of 1/n; empty for n <= 0.
 std::vector<double> EqualWeights(int n);
@@ -54,10 +69,9 @@ struct Decision {
 // allocations as fractions) laid out with its coverage. Routing computes them once.
 std::vector<Range> StrategyRanges(const Strategy& strategy, const std::vector<double>& allocation_weights);
 
-// The variation of `hash_value` among `ranges`, hashed with `seed` and `version`; -1 and
-// NaN for an empty hash value or an unknown version.
-Decision ChooseIn(const std::vector<Range>& ranges, std::string_view seed, std::string_view hash_value,
-                  int version);
+// The variation of `hash_value` among `ranges`, hashed with `hash`; -1 and NaN for an
+// empty hash value or an unknown version.
+Decision ChooseIn(const std::vector<Range>& ranges, const SeededHash& hash, std::string_view hash_value);
 
 // `experiment_name` seeds the hash when the strategy has no seed. `hash_value` is the user's
 // resolved hash attribute (the user id, or the hash or fallback attribute's value); an empty

@@ -41,8 +41,11 @@ CompiledExperiment::CompiledExperiment(Experiment experiment, RegexEngine* regex
   for (const auto& branch : model_.branches) shares.push_back(branch.allocation);
   if (shares == EqualSplit(shares.size())) allocation_weights_ = growthbook::EqualWeights(static_cast<int>(shares.size()));
   const Strategy& strategy = model_.strategy;
-  if (strategy.kind == StrategyKind::kGrowthBook)
+  if (strategy.kind == StrategyKind::kGrowthBook) {
     growthbook_ranges_ = growthbook::StrategyRanges(strategy, allocation_weights_);
+    growthbook_hash_ = growthbook::SeededHash(growthbook_seed(), strategy.hash_version);
+  }
+  if (const auto& range = model_.config.namespace_range) namespace_hash_ = growthbook::SeededHash("__" + range->name, 1);
   seed_ = SaltSeed(model_.config.salt);
   std::string assignment = model_.config.salt + '\n' + StrategyName(model_.strategy.kind) + '\n' +
                            StrategyParamsJson(model_.strategy);
@@ -227,8 +230,8 @@ RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const Route
       return In(turns[environment.NextTurn(experiment) % turns.size()]);
     }
     case StrategyKind::kGrowthBook: {
-      growthbook::Decision chosen = growthbook::ChooseIn(experiment.growthbook_ranges(), experiment.growthbook_seed(),
-                                                         identity, strategy.hash_version);
+      growthbook::Decision chosen =
+          growthbook::ChooseIn(experiment.growthbook_ranges(), experiment.growthbook_hash(), identity);
       std::optional<double> bucket;
       if (!std::isnan(chosen.bucket)) bucket = chosen.bucket;
       int variation = chosen.variation;
@@ -257,7 +260,7 @@ RouteDecision AssignWithin(const CompiledExperiment& experiment, const RouteRequ
   if (const auto& range = experiment.model().config.namespace_range) {
     // GrowthBook's namespace hash, for every strategy: experiments of one namespace stay
     // disjoint whatever their strategies, and agree with the SDKs.
-    double position = *growthbook::Hash("__" + range->name, identity, 1);
+    double position = *experiment.namespace_hash()(identity);
     if (!(position >= range->start && position < range->end)) return Out(0, RouteReason::kNamespace, position);
   }
   return AssignByStrategy(experiment, request, environment, identity);

@@ -31,6 +31,7 @@
 
 #include "core/condition.hpp"
 #include "core/experiment.hpp"
+#include "core/growthbook.hpp"
 
 namespace abtest {
 
@@ -63,6 +64,9 @@ class CompiledExperiment {
   const std::vector<std::pair<double, double>>& growthbook_ranges() const { return growthbook_ranges_; }
   // The growthbook strategy's seed: its own, or the experiment's name.
   const std::string& growthbook_seed() const;
+  // The growthbook strategy's hash with its seed, and the namespace's ("__" + name, v1).
+  const growthbook::SeededHash& growthbook_hash() const { return growthbook_hash_; }
+  const growthbook::SeededHash& namespace_hash() const { return namespace_hash_; }
 
   int completed_branch() const { return completed_branch_; }
   // Changes whenever the allocation, salt or strategy changes: what a user's hash-based
@@ -89,6 +93,8 @@ class CompiledExperiment {
   std::map<std::string, int, std::less<>> forced_;
   std::vector<double> allocation_weights_;
   std::vector<std::pair<double, double>> growthbook_ranges_;
+  growthbook::SeededHash growthbook_hash_;
+  growthbook::SeededHash namespace_hash_;
 };
 
 // Why a user got the branch they got (ab_explain's reason).

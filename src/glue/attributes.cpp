@@ -11,8 +11,12 @@ namespace {
 // Deeper values are refused rather than converted: the conversion recurses.
 constexpr int kMaxJsonDepth = 64;
 
+char* NumericCString(Numeric numeric) {
+  return PgCall([&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(numeric))); });
+}
+
 std::string NumericText(Numeric numeric) {
-  char* text = PgCall([&] { return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(numeric))); });
+  char* text = NumericCString(numeric);
   std::string result(text);
   pfree(text);
   return result;
@@ -20,7 +24,12 @@ std::string NumericText(Numeric numeric) {
 
 // Through text, not numeric_float8: a number beyond double's range becomes ±inf (and
 // compares as such) instead of raising an error in the middle of routing.
-double NumericValue(Numeric numeric) { return std::strtod(NumericText(numeric).c_str(), nullptr); }
+double NumericValue(Numeric numeric) {
+  char* text = NumericCString(numeric);
+  double value = std::strtod(text, nullptr);
+  pfree(text);
+  return value;
+}
 
 Json ContainerToJson(JsonbContainer* container, int depth);
 
@@ -72,7 +81,13 @@ JsonbContainer* JsonbAttributes::Root() {
   if (is_null_) return nullptr;
   if (jsonb_ == nullptr) {
     Datum datum = datum_;
-    jsonb_ = PgCall([&] { return DatumGetJsonbP(datum); });
+    // Most arguments are neither compressed nor out of line: then the jsonb is the datum
+    // itself, and detoasting (which may allocate and raise) is skipped with its setjmp.
+    if (!VARATT_IS_EXTENDED(DatumGetPointer(datum))) {
+      jsonb_ = reinterpret_cast<Jsonb*>(DatumGetPointer(datum));
+    } else {
+      jsonb_ = PgCall([&] { return DatumGetJsonbP(datum); });
+    }
     if (!JB_ROOT_IS_OBJECT(jsonb_) || JB_ROOT_IS_SCALAR(jsonb_))
       throw Error(ErrorKind::kInvalidParameter, "attributes must be a JSON object", {},
                   "For example '{\"country\": \"DE\"}'.");
@@ -80,20 +95,11 @@ JsonbContainer* JsonbAttributes::Root() {
   return &jsonb_->root;
 }
 
-const Json* JsonbAttributes::Keep(Json value) {
-  if (found_count_ < found_.size()) {
-    found_[found_count_] = std::move(value);
-    return &found_[found_count_++];
-  }
-  more_found_.push_front(std::move(value));
-  return &more_found_.front();
-}
-
 // The lookups inside the jsonb are plain searches of memory this call owns: they neither
 // allocate nor raise, so they run without PgCall's setjmp, on the hot path of routing.
-const Json* JsonbAttributes::Find(const std::vector<std::string>& path) {
+std::optional<AttributeValue> JsonbAttributes::Find(const std::vector<std::string>& path) {
   JsonbContainer* container = Root();
-  if (container == nullptr || path.empty()) return nullptr;
+  if (container == nullptr || path.empty()) return std::nullopt;
   // Descends as GrowthBook's getPath does (JavaScript's a[b]): objects by key, arrays by
   // index, and "length" of an array is its size.
   JsonbValue found;
@@ -101,24 +107,36 @@ const Json* JsonbAttributes::Find(const std::vector<std::string>& path) {
     const std::string& key = path[i];
     if (JsonContainerIsArray(container)) {
       if (key == "length") {
-        if (i + 1 != path.size()) return nullptr;  // a number has no members
-        return Keep(Json(JsonContainerSize(container)));
+        if (i + 1 != path.size()) return std::nullopt;  // a number has no members
+        return AttributeValue::Number(JsonContainerSize(container));
       }
       char* end = nullptr;
       unsigned long index = std::strtoul(key.c_str(), &end, 10);
       if (key.empty() || *end != '\0' || (key.size() > 1 && key[0] == '0') || index >= JsonContainerSize(container))
-        return nullptr;
+        return std::nullopt;
       JsonbValue* element = PgCall([&] { return getIthJsonbValueFromContainer(container, static_cast<uint32>(index)); });
       found = *element;
     } else if (getKeyJsonValueFromContainer(container, key.data(), static_cast<uint32>(key.size()), &found) ==
                nullptr) {
-      return nullptr;
+      return std::nullopt;
     }
     if (i + 1 == path.size()) break;
-    if (found.type != jbvBinary) return nullptr;  // a scalar has no members
+    if (found.type != jbvBinary) return std::nullopt;  // a scalar has no members
     container = found.val.binary.data;
   }
-  return Keep(ScalarToJson(found, 1));
+  switch (found.type) {
+    case jbvNull:
+      return AttributeValue();
+    case jbvString:
+      return AttributeValue::String(std::string_view(found.val.string.val, static_cast<std::size_t>(found.val.string.len)));
+    case jbvNumeric:
+      return AttributeValue::Number(NumericValue(found.val.numeric));
+    case jbvBool:
+      return AttributeValue::Boolean(found.val.boolean);
+    default:
+      structured_.push_front(ScalarToJson(found, 1));
+      return AttributeValue::Of(structured_.front());
+  }
 }
 
 std::optional<std::string> JsonbAttributes::Text(std::string_view name) {

@@ -4,7 +4,6 @@
 // detoasts the argument at all.
 #pragma once
 
-#include <array>
 #include <forward_list>
 #include <optional>
 #include <string>
@@ -21,23 +20,22 @@ class JsonbAttributes final : public AttributeSource {
   // `datum` may be 0 with `is_null`: no attributes, as '{}'.
   JsonbAttributes(Datum datum, bool is_null) : datum_(datum), is_null_(is_null) {}
 
-  const Json* Find(const std::vector<std::string>& path) override;
+  // Scalars are read in place (a string is a view into the jsonb); only an array or an
+  // object is converted to JSON.
+  std::optional<AttributeValue> Find(const std::vector<std::string>& path) override;
   // A top-level attribute as text (strings as they are, numbers as written, booleans
   // as true/false); nullopt when absent, null, an array or an object.
   std::optional<std::string> Text(std::string_view name);
 
  private:
   JsonbContainer* Root();
-  const Json* Keep(Json value);
 
   Datum datum_;
   bool is_null_;
   Jsonb* jsonb_ = nullptr;
-  // What Find returned, alive until this object ends: a condition's first few values
-  // without a heap allocation, the rest in a list whose elements never move.
-  std::array<Json, 4> found_;
-  std::size_t found_count_ = 0;
-  std::forward_list<Json> more_found_;
+  // The arrays and objects Find converted, alive until this object ends; a list, whose
+  // elements never move, and empty (no allocation) for a call that finds only scalars.
+  std::forward_list<Json> structured_;
 };
 
 // A whole jsonb value as JSON (ab_eval_condition's arguments). Refuses nesting deeper

@@ -45,7 +45,7 @@ class StdRegexEngine final : public RegexEngine {
 class CountingAttributes final : public AttributeSource {
  public:
   explicit CountingAttributes(const Json& document) : attributes_(document) {}
-  const Json* Find(const std::vector<std::string>& path) override {
+  std::optional<AttributeValue> Find(const std::vector<std::string>& path) override {
     std::string dotted;
     for (const std::string& part : path) dotted += (dotted.empty() ? "" : ".") + part;
     ++lookups[dotted];
@@ -306,6 +306,18 @@ TEST(Condition, FollowsGrowthBooksJavaScript) {
       {R"({"v": {"$vgt": 1}})", R"({"v": "1.5"})", "{}", true},
       {R"({"v": {"$veq": "1.2.3"}})", R"({"v": "v1.2.3+build\nx"})", "{}", false},
       {R"({"v": {"$veq": "1.2.3"}})", R"({"v": "v1.2.3+build"})", "{}", true},
+      // "+" is cut only where no line terminator follows it: the first such "+" after the last one
+      {R"({"v": {"$veq": "1.2.3+a\nb"}})", R"({"v": "1.2.3+a\nb+c+d"})", "{}", true},
+      {R"({"v": {"$veq": "1.2.3+a\rb"}})", R"({"v": "1.2.3+a\rb"})", "{}", true},
+      {R"({"v": {"$veq": "1.2.3"}})", R"({"v": "1.2.3+a\u2028b"})", "{}", false},
+      {R"({"v": {"$veq": "1.2.3+a\u2029b"}})", R"({"v": "1.2.3+a\u2029b+c"})", "{}", true},
+      {R"({"v": {"$veq": "1.2.3+a\u2027"}})", R"({"v": "1.2.3"})", "{}", true},
+      {R"({"v": {"$veq": "v"}})", R"({"v": ""})", "{}", false},
+      {R"({"v": {"$veq": "1..2"}})", R"({"v": "1.-2"})", "{}", true},
+      {R"({"v": {"$vgt": "1.2.3-rc.1"}})", R"({"v": "1.2.3-rc.0"})", "{}", false},
+      {R"({"v": {"$vgt": "1.2.3-rc.1"}})", R"({"v": "1.2.3"})", "{}", true},
+      {R"({"v": {"$vgt": "99999.0.0"}})", R"({"v": "100000.0.0"})", "{}", false},
+      {R"({"v": {"$vlt": "4.2.0"}})", R"({"v": "4.10.0"})", "{}", false},
       {R"({"v": {"$vgt": "1.0.0"}})", R"({"v": 2})", "{}", true},
       {R"({"v": {"$vlt": "1.0.0"}})", R"({"v": ""})", "{}", true},
       {R"({"v": {"$veq": ""}})", R"({"v": false})", "{}", true},
@@ -465,14 +477,94 @@ TEST(Condition, SavedGroupsAreResolvedAtCompilation) {
 TEST(Condition, JsonAttributesFollowGetPath) {
   Json document = Json::parse(R"({"a": {"b": [10, {"c": "x"}]}, "tags": ["p", "q"]})");
   JsonAttributes attributes(document);
-  EXPECT_EQ(*attributes.Find({"a", "b", "0"}), 10);
-  EXPECT_EQ(*attributes.Find({"a", "b", "1", "c"}), "x");
-  EXPECT_EQ(*attributes.Find({"tags", "length"}), 2);
-  EXPECT_EQ(attributes.Find({"tags", "length", "x"}), nullptr);
-  EXPECT_EQ(attributes.Find({"tags", "01"}), nullptr);
-  EXPECT_EQ(attributes.Find({"tags", "2"}), nullptr);
-  EXPECT_EQ(attributes.Find({"a", "b", "1", "c", "d"}), nullptr);
-  EXPECT_EQ(attributes.Find({"missing"}), nullptr);
+  using Type = AttributeValue::Type;
+  std::optional<AttributeValue> ten = attributes.Find({"a", "b", "0"});
+  ASSERT_TRUE(ten);
+  EXPECT_EQ(ten->type, Type::kNumber);
+  EXPECT_EQ(ten->number, 10);
+  std::optional<AttributeValue> x = attributes.Find({"a", "b", "1", "c"});
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->type, Type::kString);
+  EXPECT_EQ(x->text, "x");
+  std::optional<AttributeValue> length = attributes.Find({"tags", "length"});
+  ASSERT_TRUE(length);
+  EXPECT_EQ(length->type, Type::kNumber);
+  EXPECT_EQ(length->number, 2);
+  std::optional<AttributeValue> tags = attributes.Find({"tags"});
+  ASSERT_TRUE(tags);
+  EXPECT_EQ(tags->type, Type::kArray);
+  EXPECT_EQ(tags->json, &document["tags"]);  // a view, not a copy
+  EXPECT_FALSE(attributes.Find({"tags", "length", "x"}));
+  EXPECT_FALSE(attributes.Find({"tags", "01"}));
+  EXPECT_FALSE(attributes.Find({"tags", "2"}));
+  EXPECT_FALSE(attributes.Find({"a", "b", "1", "c", "d"}));
+  EXPECT_FALSE(attributes.Find({"missing"}));
+}
+
+// GrowthBook's paddedVersionString, written plainly (ASCII only): the reference for the version operators.
+std::string ReferencePaddedVersion(std::string text) {
+  if (!text.empty() && text[0] == 'v') text.erase(0, 1);
+  std::size_t plus = text.find('+');
+  if (plus != std::string::npos) text.erase(plus);
+  std::vector<std::string> parts(1);
+  for (char c : text) {
+    if (c == '-' || c == '.') {
+      parts.emplace_back();
+    } else {
+      parts.back() += c;
+    }
+  }
+  if (parts.size() == 3) parts.push_back("~");
+  std::string padded;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    if (i > 0) padded += '-';
+    padded += (digits && part.size() < 5 ? std::string(5 - part.size(), ' ') : std::string()) + part;
+  }
+  return padded;
+}
+
+// Every pair of versions orders under $veq .. $vlte as their padded forms do.
+TEST(Condition, VersionOperatorsOrderAsPaddedVersions) {
+  const std::vector<std::string> versions = {"1",          "1.0",        "1.0.0",     "1.0.0-rc",   "1.0.0-rc.1",
+                                             "1.0.0-rc.10", "1.0.0-beta", "v1.0.0",    "1.0.0+b.7",  "1.2.3",
+                                             "1.10.3",     "4.2.0",      "4.3.1",     "4.10",       "10.0.0",
+                                             "99999.1.1",  "100000.0.0", "1.2.3.4",   "1..2",       "1.2.3-",
+                                             "a.b.c",      "1.2.x",      "",          "0",          "1.02.3"};
+  const std::pair<const char*, bool (*)(int)> operators[] = {
+      {"$veq", [](int order) { return order == 0; }}, {"$vne", [](int order) { return order != 0; }},
+      {"$vgt", [](int order) { return order > 0; }},  {"$vgte", [](int order) { return order >= 0; }},
+      {"$vlt", [](int order) { return order < 0; }},  {"$vlte", [](int order) { return order <= 0; }},
+  };
+  for (const std::string& actual : versions) {
+    for (const std::string& operand : versions) {
+      std::string padded_actual = ReferencePaddedVersion(actual.empty() ? "0" : actual);
+      std::string padded_operand = ReferencePaddedVersion(operand.empty() ? "0" : operand);
+      int order = padded_actual.compare(padded_operand);
+      for (const auto& [name, expected] : operators) {
+        SCOPED_TRACE(actual + " " + name + " " + operand);
+        Json condition = {{"v", {{name, operand}}}};
+        Json document = {{"v", actual}};
+        JsonAttributes source(document);
+        EXPECT_EQ(Compile(condition, ConditionMode::kLenient).Matches(source), expected(order));
+      }
+    }
+  }
+}
+
+// AttributeValue::Of reads each JSON type as the evaluator expects.
+TEST(Condition, AttributeValueOfJson) {
+  using Type = AttributeValue::Type;
+  Json document = Json::parse(R"({"n": null, "t": true, "i": -3, "u": 7, "f": 1.5, "s": "iOS", "a": [1], "o": {}})");
+  EXPECT_EQ(AttributeValue::Of(document["n"]).type, Type::kNull);
+  EXPECT_TRUE(AttributeValue::Of(document["t"]).boolean);
+  EXPECT_EQ(AttributeValue::Of(document["i"]).number, -3);
+  EXPECT_EQ(AttributeValue::Of(document["u"]).number, 7);
+  EXPECT_EQ(AttributeValue::Of(document["f"]).number, 1.5);
+  EXPECT_EQ(AttributeValue::Of(document["s"]).text, "iOS");
+  EXPECT_EQ(AttributeValue::Of(document["a"]).type, Type::kArray);
+  EXPECT_EQ(AttributeValue::Of(document["o"]).type, Type::kObject);
 }
 
 }  // namespace

@@ -214,6 +214,26 @@ TEST(GrowthBook, InvalidUtf8BecomesReplacementCharacters) {
   EXPECT_NE(Hash("\xC3", "\xA9", 2), Hash("", "\xC3\xA9", 2));
 }
 
+// Routing's hash keeps the seed's state: the same figures as Hash for every version, whether
+// the seed and value are ASCII (the direct fold), not, or switch in the middle.
+TEST(GrowthBook, SeededHashEqualsHash) {
+  const std::vector<std::string> texts = {"", "a", "growthbook", "exp-1\xC3\xA9", "\xC3\xA9x", "\xF0\x9F\x98\x80",
+                                          "abc\xE3\x81", "1234567890123", "\xFF"};
+  for (const std::string& seed : texts) {
+    for (int version : {0, 1, 2, 3}) {
+      SeededHash hash(seed, version);
+      for (const std::string& value : texts) {
+        SCOPED_TRACE(seed + " / " + value + " / v" + std::to_string(version));
+        EXPECT_EQ(hash(value), Hash(seed, value, version));
+      }
+    }
+  }
+  // A known SDK figure through both: hash("", "a", 1) of cases.json is 0.22.
+  EXPECT_EQ(SeededHash("", 1)("a"), 0.22);
+  // The ASCII prefix folds exactly as the decoder does.
+  EXPECT_EQ(Fnv1a32("ab\xC3\xA9"), (((2166136261u ^ 'a') * 16777619u ^ 'b') * 16777619u ^ 0xE9u) * 16777619u);
+}
+
 TEST(GrowthBook, HashVersions) {
   EXPECT_EQ(Hash("", "a", 1), 0.22);
   EXPECT_EQ(Hash("", "a", 2), 0.0216);
