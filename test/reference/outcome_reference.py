@@ -146,13 +146,8 @@ def compare_ratios(c, b, level):
         return out
     out['diff'] = diff = rb - rc
     z = z_critical(level)
-    if unstable_c and unstable_b:
-        for k in out:
-            if k not in ('diff', 'relative_lift'):
-                out[k] = UNSTABLE
-        if rc != 0:
-            out['relative_lift'] = diff / rc
-        return out
+    if unstable_c and unstable_b:  # the whole comparison rests on cancellation noise
+        return dict.fromkeys(out, UNSTABLE)
     if rc != 0:
         out['relative_lift'] = diff / rc
         half = z * math.sqrt(var_b / rc**2 + rb**2 * var_c / rc**4)
