@@ -17,6 +17,12 @@ enum class ErrorKind {
   kProgramLimit,      // 54000 program_limit_exceeded
   kStringTooLong,     // 22001 string_data_right_truncation: a text argument above its documented length
   kOutOfRange,        // 22003 numeric_value_out_of_range: a number above its documented magnitude
+  kUndefinedTable,    // 42P01 undefined_table: a metric's source no longer exists
+  kUndefinedColumn,   // 42703 undefined_column
+  kWrongObjectType,   // 42809 wrong_object_type: e.g. a metric's source that holds no rows
+  kDatatypeMismatch,  // 42804 datatype_mismatch: a column of a type a metric cannot use
+  kDependentObjects,  // 2BP01 dependent_objects_still_exist
+  kNotSupported,      // 0A000 feature_not_supported
   kInternal,          // XX000 internal_error: a bug, never a user's mistake
 };
 

@@ -34,6 +34,12 @@ constexpr double kDefaultMixingVariance = 1e-4;
 // Throws kInvalidParameter for invalid counts or a tau2 that is not finite and > 0.
 double SequentialPValue(const Conversions& a, const Conversions& b, double tau2 = kDefaultMixingVariance);
 
+// min(1, 1 / Lambda) for any asymptotically normal estimate `theta` of a difference with
+// variance `v` (the same mixture; ab_analyze uses it for differences of means and
+// ratios). 1 when v is not > 0. Throws kInvalidParameter for a tau2 that is not finite
+// and > 0 or a non-finite theta.
+double SequentialPValueOfEstimate(double theta, double v, double tau2 = kDefaultMixingVariance);
+
 // One more look: min(previous_p_value, SequentialPValue(a, b, tau2)). previous_p_value
 // is 1 before the first look. Throws kInvalidParameter when it is outside [0, 1].
 double UpdateSequentialPValue(double previous_p_value, const Conversions& a, const Conversions& b,

@@ -21,6 +21,12 @@ int SqlState(ErrorKind kind) {
     case ErrorKind::kProgramLimit: return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
     case ErrorKind::kStringTooLong: return ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
     case ErrorKind::kOutOfRange: return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+    case ErrorKind::kUndefinedTable: return ERRCODE_UNDEFINED_TABLE;
+    case ErrorKind::kUndefinedColumn: return ERRCODE_UNDEFINED_COLUMN;
+    case ErrorKind::kWrongObjectType: return ERRCODE_WRONG_OBJECT_TYPE;
+    case ErrorKind::kDatatypeMismatch: return ERRCODE_DATATYPE_MISMATCH;
+    case ErrorKind::kDependentObjects: return ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST;
+    case ErrorKind::kNotSupported: return ERRCODE_FEATURE_NOT_SUPPORTED;
     case ErrorKind::kInternal: return ERRCODE_INTERNAL_ERROR;
   }
   return ERRCODE_INTERNAL_ERROR;

@@ -223,6 +223,19 @@ std::vector<Experiment> LoadAll() { return ExperimentsFromJson(QueryAsOwner(kLoa
 namespace {
 
 // Whether the installed catalog is 1.2 or later (has the targeting columns).
+}  // namespace
+
+Oid Owner() { return PgCall([] { return CatalogOwner(); }); }
+
+bool HasOutcomeCatalog() {
+  return PgCall([] {
+    Oid schema = get_namespace_oid("abtest", true);
+    return OidIsValid(schema) && OidIsValid(get_relname_relid("experiment_metrics", schema));
+  });
+}
+
+namespace {
+
 bool HasTargeting() {
   return PgCall([] {
     Oid schema = get_namespace_oid("abtest", true);

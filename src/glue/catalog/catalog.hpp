@@ -53,6 +53,12 @@ void DeleteUserAssignments(const std::string& user_id);
 // The transaction's start time as text, for lifecycle timestamps.
 std::string TransactionTime();
 
+// The owner of schema abtest: who the catalog's statements run as.
+Oid Owner();
+
+// Whether the installed SQL has the outcome-analysis tables (version 1.3 and later).
+bool HasOutcomeCatalog();
+
 // The oid of abtest.experiments, or InvalidOid when the extension is not installed.
 Oid ExperimentsRelation();
 
