@@ -10,6 +10,7 @@ the per-user values with NumPy/SciPy, and writes into OUTDIR:
     experiments.tsv       name, branches, confidence_level, min_sample_size, started_at (unix microseconds)
     assignments.csv       experiment, user_id, branch, assigned_at           (COPY ... CSV)
     orders.csv            user_id, created_at, amount (numeric, 2 decimals, empty = NULL), items (int)
+                          (and an empty table refunds (user_id, refunded_at, amount): all values 0)
     sessions.csv          uid (bigint), ts (timestamp WITHOUT time zone, local time of TimeZone = TZ), seconds
     metrics.json          the metric definitions, as named arguments of ab_define_metric / ab_define_ratio_metric
     expected.json         {"analyze": [...], "over_time": [...]}: the expected rows
@@ -392,6 +393,8 @@ def build(seed, anchor_s):
          {2: (0.6, 1.0, 1.3)}),
         ('tiny', ['control', 'treatment'], [0.5, 0.5], 60, 0.99, 1000, 3 * DAY,
          {1: (3.0, 1.5, 1.0)}),
+        # Degenerate on purpose: a control of one user, challengers of three.
+        ('sparse', ['control', 'a', 'b'], [1 / 7, 3 / 7, 3 / 7], 7, 0.95, 1, 4 * DAY, {}),
     ]
     experiments = []
     for name, branches, share, n, level, min_n, offset, effects in specs:
@@ -404,6 +407,8 @@ def build(seed, anchor_s):
         assigned[0] = started
         branch = rng.choice(len(branches), n, p=share)
         branch[:len(branches)] = np.arange(len(branches))
+        if name == 'sparse':
+            branch = np.array([0, 1, 1, 1, 2, 2, 2])
         experiments.append({'name': name, 'branches': branches, 'confidence_level': level,
                             'min_sample_size': min_n, 'started_at': int(started), 'users': users,
                             'assigned': assigned, 'branch': branch, 'effects': effects})
@@ -480,7 +485,8 @@ def build(seed, anchor_s):
 
     tables = {'orders': Facts(o_user, o_t, {'amount': (o_amt, o_has, 100),
                                             'items': (o_items, np.ones(len(o_t), bool), 1)}),
-              'sessions': Facts(s_user, s_t, {'seconds': (s_sec, np.ones(len(s_t), bool), 1)})}
+              'sessions': Facts(s_user, s_t, {'seconds': (s_sec, np.ones(len(s_t), bool), 1)}),
+              'refunds': Facts([], [], {'amount': ([], [], 100)})}  # empty: every value 0
     raw = {'orders': (o_user, o_t, o_amt, o_has, o_items), 'sessions': (s_user, s_t, s_sec)}
     return {'experiments': experiments, 'tables': tables, 'raw': raw, 'data_end': data_end, 'future': future,
             'metrics': METRICS}
@@ -506,6 +512,7 @@ METRICS = {m['name']: m for m in [
     simple('most_items_p90', 'orders', 'user_id', 'created_at', 'items', 'max', 14, cap_percentile=0.9),
     simple('session_seconds', 'sessions', 'uid', 'ts', 'seconds', 'sum', 3),
     simple('session_count', 'sessions', 'uid', 'ts', None, 'count', 3, higher_is_better=False),
+    simple('refunds', 'refunds', 'user_id', 'refunded_at', 'amount', 'sum', 7, higher_is_better=False),
     {'kind': 'ratio', 'name': 'revenue_per_order', 'numerator': 'revenue', 'denominator': 'orders',
      'higher_is_better': True},
     {'kind': 'ratio', 'name': 'items_per_session', 'numerator': 'items', 'denominator': 'session_count',
