@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,20 @@ struct Verdict {
   std::vector<std::string> warnings;     // one sentence each
   std::optional<int> recommended_branch; // index into branches
 };
+
+// How a challenger's row compares with the control in the metric's direction: better or
+// worse only when significant (Holm); a significant row without a diff counts as neither.
+enum class Effect { kNotSignificant, kBetter, kWorse };
+Effect SignificantEffect(const OutcomeRow& row, bool higher_is_better);
+
+// A statistic for people: about four significant digits, no exponent between 1e-3 and
+// 1e6, "n/a" for a value that is missing or not finite. `sign` prefixes a '+' to
+// positive values (differences). With `scale`, the decimals are those of a value of that
+// magnitude, so that an estimate and its interval are written alike.
+std::string FormatStatistic(std::optional<double> value, bool sign = false, std::optional<double> scale = {});
+
+// The largest magnitude among the finite values, for FormatStatistic's `scale`.
+double LargestMagnitude(std::initializer_list<std::optional<double>> values);
 
 Verdict DecideVerdict(const std::vector<MetricReport>& metrics, const std::optional<SampleRatioCheck>& sample_ratio);
 
