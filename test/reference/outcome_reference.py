@@ -20,8 +20,8 @@ t/014_outcome_analysis.pl loads them into a node and compares every column.
 --anchor is a unix time (seconds) at least 45 days before the test's now(): every fact and
 assignment lies within 40 days after it (except a few facts 10 years later, "in the future",
 that no analysis may count), so the results do not depend on when the test runs. The
-specification is /work/notes/issue16_semantics.md (copied into the README's formulas); each
-formula is written once below, in the function named after it.
+specification is the README's "Analyse outcomes you already store"; each formula is
+written once below, in the function named after it.
 """
 import argparse
 import csv
