@@ -206,6 +206,13 @@ def analyze(branches, values, level, min_n, xs=None, ratio=None):
         if i > 0:
             if ratio:
                 row.update(compare_ratios(ratio_stats(*values[0]), ratio_stats(*values[i]), level))
+                # diff and the lift are point estimates: with fewer than 2 users (no var(R)) they
+                # still exist whenever both R do.
+                control_mean = rows[0]['mean']
+                if row.get('diff') is None and control_mean is not None and mean is not None:
+                    row['diff'] = mean - control_mean
+                    if control_mean != 0:
+                        row['relative_lift'] = row['diff'] / control_mean
             else:
                 row.update(compare_means(values[0], values[i], level))
         rows.append(row)
