@@ -10,22 +10,15 @@
 namespace abtest {
 namespace {
 
-constexpr int kBarWidth = 41;
-
-std::string Format(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
 
 bool Finite(const std::optional<double>& value) { return value && std::isfinite(*value); }
 
-std::string SignedPercent(double fraction) { return Format("%+.2f%%", 100 * fraction); }
+std::string SignedPercent(double fraction) { return FormatNumber("%+.2f%%", 100 * fraction); }
 
 // "Holm p = 0.0123", or "Holm p < 0.0001" when it is that small.
 std::string HolmClause(const std::optional<double>& p) {
   if (!Finite(p)) return "no p-value";
-  return *p < 0.0001 ? std::string("Holm p < 0.0001") : "Holm p = " + Format("%.4f", *p);
+  return *p < 0.0001 ? std::string("Holm p < 0.0001") : "Holm p = " + FormatNumber("%.4f", *p);
 }
 
 // The size of a challenger's effect in words: the lift when there is one, else the diff.
@@ -79,7 +72,7 @@ std::string FormatStatistic(std::optional<double> value, bool sign, std::optiona
   const double v = *value;
   const double magnitude = Finite(scale) && *scale != 0 ? std::fabs(*scale) : std::fabs(v);
   if (magnitude == 0) return "0";
-  if (magnitude >= 1e6 || magnitude < 1e-3) return v == 0 ? "0" : Format(sign ? "%+.3e" : "%.3e", v);
+  if (magnitude >= 1e6 || magnitude < 1e-3) return v == 0 ? "0" : FormatNumber(sign ? "%+.3e" : "%.3e", v);
   const int decimals = std::clamp(3 - static_cast<int>(std::floor(std::log10(magnitude))), 0, 6);
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, sign && v != 0 ? "%+.*f" : "%.*f", decimals, v);
@@ -151,7 +144,7 @@ Verdict DecideVerdict(const std::vector<MetricReport>& metrics, const std::optio
   const std::string control = metrics.empty() ? std::string("the control") : ControlName(metrics.front());
   if (sample_ratio && sample_ratio->mismatch) {
     const std::string p = sample_ratio->p_value < 0.0001 ? std::string("p < 0.0001")
-                                                         : "p = " + Format("%.4f", sample_ratio->p_value);
+                                                         : "p = " + FormatNumber("%.4f", sample_ratio->p_value);
     verdict.headline = "Sample ratio mismatch (" + p +
                        "): the users per branch do not match the allocation, so no result can be trusted until "
                        "the cause is found.";
@@ -181,7 +174,7 @@ Verdict DecideVerdict(const std::vector<MetricReport>& metrics, const std::optio
 
 std::vector<std::string> MetricReportLines(const MetricReport& metric, double confidence_level) {
   std::vector<std::string> lines;
-  const std::string level = Format("%.4g%%", 100 * confidence_level);
+  const std::string level = FormatNumber("%.4g%%", 100 * confidence_level);
 
   std::string heading = "Metric " + metric.name + ": " + metric.role + ", " +
                         (metric.higher_is_better ? "higher is better" : "lower is better");
@@ -189,7 +182,7 @@ std::vector<std::string> MetricReportLines(const MetricReport& metric, double co
   if (metric.cuped) {
     heading += ", CUPED";
     if (!metric.rows.empty() && Finite(metric.rows[0].variance_reduction))
-      heading += " (variance reduced by " + Format("%.1f%%", 100 * *metric.rows[0].variance_reduction) + ")";
+      heading += " (variance reduced by " + FormatNumber("%.1f%%", 100 * *metric.rows[0].variance_reduction) + ")";
   }
   lines.push_back(heading);
   if (!metric.description.empty()) lines.push_back("  " + metric.description);
@@ -225,7 +218,7 @@ std::vector<std::string> MetricReportLines(const MetricReport& metric, double co
                           : std::string("n/a"));
       cells.push_back(!Finite(row.adjusted_p_value) ? std::string("n/a")
                       : *row.adjusted_p_value < 0.0001 ? std::string("<0.0001")
-                                                       : Format("%.4f", *row.adjusted_p_value));
+                                                       : FormatNumber("%.4f", *row.adjusted_p_value));
       switch (SignificantEffect(row, metric.higher_is_better)) {
         case Effect::kBetter: cells.push_back("yes, better"); break;
         case Effect::kWorse: cells.push_back("yes, worse"); break;

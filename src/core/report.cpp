@@ -7,25 +7,18 @@
 namespace abtest {
 namespace {
 
-constexpr int kBarWidth = 41;
 
-std::string Format(const char* format, double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
-}
-
-std::string Points(double difference) { return Format("%+.2f pp", 100 * difference); }
-std::string Percent(double rate) { return Format("%.2f%%", 100 * rate); }
-std::string PValue(double p) { return p < 0.0001 ? std::string("<0.0001") : Format("%.4f", p); }
+std::string Points(double difference) { return FormatNumber("%+.2f pp", 100 * difference); }
+std::string Percent(double rate) { return FormatNumber("%.2f%%", 100 * rate); }
+std::string PValue(double p) { return p < 0.0001 ? std::string("<0.0001") : FormatNumber("%.4f", p); }
 // "p = 0.0123", or "p < 0.0001" when it is that small.
 std::string PClause(const char* name, double p) {
-  return std::string(name) + (p < 0.0001 ? " < 0.0001" : " = " + Format("%.4f", p));
+  return std::string(name) + (p < 0.0001 ? " < 0.0001" : " = " + FormatNumber("%.4f", p));
 }
 
 std::string Duration(double hours) {
-  if (hours < 48) return Format("%.1f hours", hours);
-  return Format("%.1f days", hours / 24);
+  if (hours < 48) return FormatNumber("%.1f hours", hours);
+  return FormatNumber("%.1f days", hours / 24);
 }
 
 std::string Pad(const std::string& text, std::size_t width, bool right = false) {
@@ -35,6 +28,12 @@ std::string Pad(const std::string& text, std::size_t width, bool right = false) 
 }
 
 }  // namespace
+
+std::string FormatNumber(const char* format, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
+}
 
 std::string IntervalBar(double ci_low, double estimate, double ci_high, double low, double high, int width) {
   if (width < 3) width = 3;
@@ -60,7 +59,7 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
   std::vector<std::string> lines;
   const AnalysisSettings& settings = input.settings;
   double alpha = 1 - settings.confidence_level;
-  std::string level = Format("%.4g%%", 100 * settings.confidence_level);
+  std::string level = FormatNumber("%.4g%%", 100 * settings.confidence_level);
 
   lines.push_back("Experiment \"" + input.experiment + "\": " + input.state + ", strategy " + input.strategy +
                   (input.sticky ? ", sticky" : ", not sticky"));
@@ -71,7 +70,7 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
   if (input.winner) lines.push_back("Winner: " + *input.winner);
   lines.push_back("Analysis: " + level + " confidence, at least " + std::to_string(settings.min_sample_size) +
                   " queries per branch, always-valid p-values with tau^2 = " +
-                  Format("%g", settings.mixing_variance));
+                  FormatNumber("%g", settings.mixing_variance));
   lines.push_back("Unit: the query table below counts each recorded query as one observation; the metrics after it "
                   "count each user once (ab_analyze).");
   lines.push_back("");
@@ -100,14 +99,14 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
     } else {
       const ControlComparison& row = comparisons[i - 1];
       const QueryComparison& c = row.comparison;
-      std::string difference = c.ci_low ? Points(c.success_rate_diff) + " [" + Format("%+.2f", 100 * *c.ci_low) +
-                                              ", " + Format("%+.2f", 100 * *c.ci_high) + "]"
+      std::string difference = c.ci_low ? Points(c.success_rate_diff) + " [" + FormatNumber("%+.2f", 100 * *c.ci_low) +
+                                              ", " + FormatNumber("%+.2f", 100 * *c.ci_high) + "]"
                                         : std::string("-");
       line += Pad(difference, 34) + "  " + Pad(row.adjusted_p_value ? PValue(*row.adjusted_p_value) : "-", 8, true) +
-              "  " + Pad(PValue(c.sequential_p_value), 7, true) + "  " + Pad(Format("%.4f", c.prob_b_beats_a), 8, true);
+              "  " + Pad(PValue(c.sequential_p_value), 7, true) + "  " + Pad(FormatNumber("%.4f", c.prob_b_beats_a), 8, true);
     }
-    line += "  " + Pad(Format("%.2f", branch.queries.AverageLatency()), 8, true) + "  " +
-            Pad(Format("%.2f", branch.p95_latency_ms), 8, true);
+    line += "  " + Pad(FormatNumber("%.2f", branch.queries.AverageLatency()), 8, true) + "  " +
+            Pad(FormatNumber("%.2f", branch.p95_latency_ms), 8, true);
     lines.push_back(line);
   }
 
@@ -153,7 +152,7 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
     const std::string& name = input.branches[static_cast<std::size_t>(best->branch)].name;
     lines.push_back("Verdict: " + name + (c.success_rate_diff > 0 ? " beats " : " is worse than ") + control + " by " +
                     Points(c.success_rate_diff) + " (" + PClause("Holm-adjusted p", *best->adjusted_p_value) +
-                    ", below " + Format("%.4g", alpha) + ").");
+                    ", below " + FormatNumber("%.4g", alpha) + ").");
     lines.push_back(c.sequential_p_value < alpha
                         ? "         It holds under continuous monitoring too (" +
                               PClause("always-valid p", c.sequential_p_value) + ")."
@@ -180,7 +179,7 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
     // CheckSampleRatio gives an infinite chi-square for users in a branch allocated 0%:
     // say that rather than print "inf".
     const double chi_square = input.sample_ratio->chi_square;
-    const std::string statistic = std::isfinite(chi_square) ? "chi-square = " + Format("%.2f", chi_square)
+    const std::string statistic = std::isfinite(chi_square) ? "chi-square = " + FormatNumber("%.2f", chi_square)
                                                             : std::string("users in a branch allocated 0%");
     warnings.push_back("Sample ratio mismatch: the " + input.users_source +
                        " per branch does not match the allocation (" + statistic + ", " +
@@ -194,7 +193,7 @@ std::vector<std::string> ReportLines(const ReportInput& input) {
   for (const ReportBranch& branch : input.branches) users += branch.users;
   const double per_user = users > 0 ? static_cast<double>(total + input.events) / static_cast<double>(users) : 0;
   if (per_user > kQueriesPerUserWarning)
-    warnings.push_back("Users repeat: " + Format("%.1f", per_user) +
+    warnings.push_back("Users repeat: " + FormatNumber("%.1f", per_user) +
                        " recorded queries and events per user. The query-level p-values above treat each as "
                        "independent and are too small for such data; analyse per user with ab_analyze.");
   if (input.max_duration_hours && input.running_hours && *input.running_hours > *input.max_duration_hours &&

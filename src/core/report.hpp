@@ -47,6 +47,12 @@ constexpr double kQueriesPerUserWarning = 2;
 // The lines, without trailing newlines.
 std::vector<std::string> ReportLines(const ReportInput& input);
 
+// printf-style text of one number, for report lines.
+std::string FormatNumber(const char* format, double value);
+
+// Width of the interval bars of the reports.
+constexpr int kBarWidth = 41;
+
 // The text bar of a confidence interval on the shared scale [low, high]: '-' outside
 // the interval, '=' inside, '[' and ']' at its ends, '|' at zero and '*' at the point
 // estimate. `width` characters.

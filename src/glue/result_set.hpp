@@ -2,10 +2,18 @@
 // InitMaterializedSRF protocol). Trivially destructible: PostgreSQL owns the memory.
 #pragma once
 
+#include <optional>
+
 #include "glue/guard.hpp"
 #include "glue/pg.hpp"
 
 namespace abtest::glue {
+
+// A nullable float8 column of a row being built: NULL when the value is absent.
+inline void SetNullableFloat8(Datum* values, bool* nulls, int column, const std::optional<double>& value) {
+  values[column] = Float8GetDatum(value.value_or(0));
+  nulls[column] = !value.has_value();
+}
 
 class ResultSet {
  public:

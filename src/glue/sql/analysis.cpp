@@ -34,11 +34,6 @@ double sequential_mixing_variance = kDefaultMixingVariance;
 
 namespace {
 
-// A nullable float8 column.
-void SetOptional(Datum* values, bool* nulls, int column, const std::optional<double>& value) {
-  values[column] = Float8GetDatum(value.value_or(0));
-  nulls[column] = !value.has_value();
-}
 
 // The experiment's timing, from its catalog row: started_at as text, hours since then
 // and max_duration in hours (each absent when NULL).
@@ -100,10 +95,10 @@ int SetProportionColumns(Datum* values, bool* nulls, int first, const QueryCompa
   values[column++] = Float8GetDatum(c.success_rate_a);
   values[column++] = Float8GetDatum(c.success_rate_b);
   values[column++] = Float8GetDatum(c.success_rate_diff);
-  SetOptional(values, nulls, column++, c.relative_lift);
-  SetOptional(values, nulls, column++, c.ci_low);
-  SetOptional(values, nulls, column++, c.ci_high);
-  SetOptional(values, nulls, column++, c.p_value);
+  SetNullableFloat8(values, nulls, column++, c.relative_lift);
+  SetNullableFloat8(values, nulls, column++, c.ci_low);
+  SetNullableFloat8(values, nulls, column++, c.ci_high);
+  SetNullableFloat8(values, nulls, column++, c.p_value);
   return column;
 }
 
@@ -174,13 +169,13 @@ ABTEST_SQL_FUNCTION(ab_compare) {
   values[1] = TextDatum(experiment.branch(b));
   int column = SetProportionColumns(values, nulls, 2, c);
   values[column++] = BoolGetDatum(c.is_significant);
-  SetOptional(values, nulls, column++, c.confidence);
+  SetNullableFloat8(values, nulls, column++, c.confidence);
   values[column++] = Float8GetDatum(c.prob_b_beats_a);
   values[column++] = Float8GetDatum(c.sequential_p_value);
   values[column++] = Float8GetDatum(c.avg_latency_a);
   values[column++] = Float8GetDatum(c.avg_latency_b);
   values[column++] = Float8GetDatum(c.latency_diff);
-  SetOptional(values, nulls, column++, c.latency_p_value);
+  SetNullableFloat8(values, nulls, column++, c.latency_p_value);
   rows.Add(values, nulls);
   return static_cast<Datum>(0);
 }
@@ -208,15 +203,15 @@ ABTEST_SQL_FUNCTION(ab_compare_event) {
   bool nulls[kColumns] = {};
   values[0] = Int64GetDatum(static_cast<std::int64_t>(c.count_a));
   values[1] = Int64GetDatum(static_cast<std::int64_t>(c.count_b));
-  SetOptional(values, nulls, 2, c.mean_a);
-  SetOptional(values, nulls, 3, c.mean_b);
-  SetOptional(values, nulls, 4, c.diff);
-  SetOptional(values, nulls, 5, c.relative_lift);
-  SetOptional(values, nulls, 6, c.ci_low);
-  SetOptional(values, nulls, 7, c.ci_high);
-  SetOptional(values, nulls, 8, c.p_value);
+  SetNullableFloat8(values, nulls, 2, c.mean_a);
+  SetNullableFloat8(values, nulls, 3, c.mean_b);
+  SetNullableFloat8(values, nulls, 4, c.diff);
+  SetNullableFloat8(values, nulls, 5, c.relative_lift);
+  SetNullableFloat8(values, nulls, 6, c.ci_low);
+  SetNullableFloat8(values, nulls, 7, c.ci_high);
+  SetNullableFloat8(values, nulls, 8, c.p_value);
   values[9] = BoolGetDatum(c.is_significant);
-  SetOptional(values, nulls, 10, c.confidence);
+  SetNullableFloat8(values, nulls, 10, c.confidence);
   rows.Add(values, nulls);
   return static_cast<Datum>(0);
 }
@@ -238,7 +233,7 @@ ABTEST_SQL_FUNCTION(ab_compare_all) {
     values[0] = TextDatum(experiment.branch(0));
     values[1] = TextDatum(experiment.branch(row.branch));
     int column = SetProportionColumns(values, nulls, 2, row.comparison);
-    SetOptional(values, nulls, column++, row.adjusted_p_value);
+    SetNullableFloat8(values, nulls, column++, row.adjusted_p_value);
     values[column++] = BoolGetDatum(row.is_significant);
     values[column++] = Float8GetDatum(row.comparison.prob_b_beats_a);
     values[column++] = Float8GetDatum(row.comparison.sequential_p_value);

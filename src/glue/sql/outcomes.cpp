@@ -26,10 +26,6 @@ std::string MetricName(FunctionCallInfo fcinfo, int n) {
   return name;
 }
 
-void SetOptional(Datum* values, bool* nulls, int column, const std::optional<double>& value) {
-  values[column] = Float8GetDatum(value.value_or(0));
-  nulls[column] = !value.has_value();
-}
 
 }  // namespace
 
@@ -106,21 +102,21 @@ ABTEST_SQL_FUNCTION(ab_analyze) {
     bool nulls[kColumns] = {};
     values[0] = TextDatum(experiment.branch(static_cast<int>(i)));
     values[1] = Int64GetDatum(row.users);
-    SetOptional(values, nulls, 2, row.mean);
-    SetOptional(values, nulls, 3, row.stddev);
-    SetOptional(values, nulls, 4, row.diff);
-    SetOptional(values, nulls, 5, row.diff_ci_low);
-    SetOptional(values, nulls, 6, row.diff_ci_high);
-    SetOptional(values, nulls, 7, row.relative_lift);
-    SetOptional(values, nulls, 8, row.lift_ci_low);
-    SetOptional(values, nulls, 9, row.lift_ci_high);
-    SetOptional(values, nulls, 10, row.p_value);
-    SetOptional(values, nulls, 11, row.adjusted_p_value);
+    SetNullableFloat8(values, nulls, 2, row.mean);
+    SetNullableFloat8(values, nulls, 3, row.stddev);
+    SetNullableFloat8(values, nulls, 4, row.diff);
+    SetNullableFloat8(values, nulls, 5, row.diff_ci_low);
+    SetNullableFloat8(values, nulls, 6, row.diff_ci_high);
+    SetNullableFloat8(values, nulls, 7, row.relative_lift);
+    SetNullableFloat8(values, nulls, 8, row.lift_ci_low);
+    SetNullableFloat8(values, nulls, 9, row.lift_ci_high);
+    SetNullableFloat8(values, nulls, 10, row.p_value);
+    SetNullableFloat8(values, nulls, 11, row.adjusted_p_value);
     values[12] = BoolGetDatum(row.is_significant);
     nulls[12] = i == 0;
-    SetOptional(values, nulls, 13, row.prob_beats_control);
-    SetOptional(values, nulls, 14, row.sequential_p_value);
-    SetOptional(values, nulls, 15, row.variance_reduction);
+    SetNullableFloat8(values, nulls, 13, row.prob_beats_control);
+    SetNullableFloat8(values, nulls, 14, row.sequential_p_value);
+    SetNullableFloat8(values, nulls, 15, row.variance_reduction);
     result.Add(values, nulls);
   }
   return static_cast<Datum>(0);
@@ -145,10 +141,10 @@ ABTEST_SQL_FUNCTION(ab_analyze_over_time) {
       values[0] = at;
       values[1] = TextDatum(experiment.branch(static_cast<int>(i)));
       values[2] = Int64GetDatum(row.users);
-      SetOptional(values, nulls, 3, row.mean);
-      SetOptional(values, nulls, 4, row.diff);
-      SetOptional(values, nulls, 5, row.diff_ci_low);
-      SetOptional(values, nulls, 6, row.diff_ci_high);
+      SetNullableFloat8(values, nulls, 3, row.mean);
+      SetNullableFloat8(values, nulls, 4, row.diff);
+      SetNullableFloat8(values, nulls, 5, row.diff_ci_low);
+      SetNullableFloat8(values, nulls, 6, row.diff_ci_high);
       result.Add(values, nulls);
     }
   }
