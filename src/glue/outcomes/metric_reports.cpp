@@ -2,7 +2,6 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "glue/catalog/catalog.hpp"
@@ -48,11 +47,9 @@ std::optional<std::string> InSubtransaction(Work&& work) {
 // The step for about kReportPoints points since the start: the shortest of these
 // that is long enough.
 std::optional<std::pair<std::string, double>> ReportStep(const CompiledExperiment& experiment) {
-  std::optional<std::string> elapsed = catalog::QueryAsOwner(
-      "SELECT extract(epoch FROM now() - started_at)::text FROM abtest.experiments WHERE id = $1::uuid",
-      {experiment.model().id.c_str()});
-  if (!elapsed) return std::nullopt;
-  const double seconds = std::stod(*elapsed);
+  std::optional<Start> start = StartOf(experiment);
+  if (!start) return std::nullopt;
+  const double seconds = start->elapsed_seconds;
   static const std::pair<const char*, double> kSteps[] = {
       {"1 minute", 60},     {"5 minutes", 300},    {"15 minutes", 900}, {"1 hour", 3600},     {"3 hours", 10800},
       {"6 hours", 21600},   {"12 hours", 43200},   {"1 day", 86400},    {"2 days", 172800},   {"7 days", 604800},

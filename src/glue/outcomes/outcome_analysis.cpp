@@ -106,19 +106,25 @@ std::vector<OutcomeRow> Analyze(const CompiledExperiment& experiment, const Metr
   return AnalyzeMeans(values, cuped_window.has_value(), settings);
 }
 
-OverTime AnalyzeOverTime(const CompiledExperiment& experiment, const Metric& metric, const std::string& step,
-                         double step_seconds) {
-  RequireAssignmentLog(experiment);
-  std::optional<std::string> timing = catalog::QueryAsOwner(
+std::optional<Start> StartOf(const CompiledExperiment& experiment) {
+  std::optional<std::string> document = catalog::QueryAsOwner(
       "SELECT jsonb_build_object('started_at', started_at::text, "
       "'elapsed', extract(epoch FROM now() - started_at))::text FROM abtest.experiments WHERE id = $1::uuid",
       {experiment.model().id.c_str()});
-  nlohmann::json fields = nlohmann::json::parse(timing.value_or("{}"));
-  if (!fields["started_at"].is_string())
+  nlohmann::json fields = nlohmann::json::parse(document.value_or("{}"));
+  if (!fields["started_at"].is_string()) return std::nullopt;
+  return Start{fields["started_at"].get<std::string>(),
+               fields["elapsed"].is_number() ? fields["elapsed"].get<double>() : 0};
+}
+
+OverTime AnalyzeOverTime(const CompiledExperiment& experiment, const Metric& metric, const std::string& step,
+                         double step_seconds) {
+  RequireAssignmentLog(experiment);
+  std::optional<Start> start = StartOf(experiment);
+  if (!start)
     throw Error(ErrorKind::kWrongState, "experiment " + Quoted(experiment.name()) + " has not started", {},
                 "Start it with ab_start; the analysis over time runs from its start.");
-  double elapsed = fields["elapsed"].is_number() ? fields["elapsed"].get<double>() : 0;
-  if (elapsed / step_seconds > kMaxOverTimeSteps)
+  if (start->elapsed_seconds / step_seconds > kMaxOverTimeSteps)
     throw Error(ErrorKind::kProgramLimit,
                 "step " + step + " gives more than " + std::to_string(kMaxOverTimeSteps) + " points for experiment " +
                     Quoted(experiment.name()),
@@ -130,7 +136,7 @@ OverTime AnalyzeOverTime(const CompiledExperiment& experiment, const Metric& met
       "SELECT t FROM pg_catalog.generate_series($1::pg_catalog.timestamptz + $2::pg_catalog.interval, "
       "pg_catalog.now(), $2::pg_catalog.interval) AS t WHERE t < pg_catalog.now() "
       "UNION ALL SELECT pg_catalog.now()) AS b ORDER BY b.t",
-      {QueryParam{TIMESTAMPTZOID, fields["started_at"].get<std::string>()}, QueryParam{INTERVALOID, step}});
+      {QueryParam{TIMESTAMPTZOID, start->started_at}, QueryParam{INTERVALOID, step}});
   for (const Row& row : bounds) {
     result.at.push_back(row[0].value_or(""));
     result.at_epoch.push_back(Number(row[1]));

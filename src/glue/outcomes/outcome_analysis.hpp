@@ -18,6 +18,14 @@ void RequireAssignmentLog(const CompiledExperiment& experiment);
 
 OutcomeSettings OutcomeSettingsOf(const CompiledExperiment& experiment);
 
+// When the experiment started (as PostgreSQL prints it) and the seconds since, at the
+// transaction's now(); nullopt when it has not started.
+struct Start {
+  std::string started_at;
+  double elapsed_seconds = 0;
+};
+std::optional<Start> StartOf(const CompiledExperiment& experiment);
+
 // One row per branch, the control first. cuped_window: the pre-period with CUPED.
 std::vector<OutcomeRow> Analyze(const CompiledExperiment& experiment, const Metric& metric,
                                 const std::optional<std::string>& cuped_window);

@@ -72,6 +72,11 @@ std::vector<std::int64_t> ObservedUsers(const CompiledExperiment& experiment,
   return observed;
 }
 
+// What ObservedUsers counts, in words for the reports.
+const char* UsersSourceOf(const CompiledExperiment& experiment) {
+  return experiment.model().config.sticky ? "assigned users" : "exposures";
+}
+
 // The observed users per branch against the experiment's allocation.
 std::optional<SampleRatioCheck> SampleRatioOf(const CompiledExperiment& experiment,
                                               const std::vector<std::int64_t>& users) {
@@ -285,7 +290,7 @@ ABTEST_SQL_FUNCTION(ab_report) {
   input.max_duration_hours = timing.max_duration_hours;
   input.winner = model.winner;
   input.settings = SettingsOf(experiment);
-  input.users_source = model.config.sticky ? "assigned users" : "exposures";
+  input.users_source = UsersSourceOf(experiment);
   std::vector<std::int64_t> users = ObservedUsers(experiment, branches);
   for (std::size_t i = 0; i < branches.size(); ++i) {
     ReportBranch branch;
@@ -333,7 +338,7 @@ ABTEST_SQL_FUNCTION(ab_report_html) {
   input.generated_at = catalog::TransactionTime();
   input.confidence_level = model.config.confidence_level;
   input.min_sample_size = model.config.min_sample_size;
-  input.users_source = model.config.sticky ? "assigned users" : "exposures";
+  input.users_source = UsersSourceOf(experiment);
   std::vector<std::int64_t> users = ObservedUsers(experiment, branches);
   for (std::size_t i = 0; i < branches.size(); ++i)
     input.branches.push_back(HtmlBranch{experiment.branch(static_cast<int>(i)), model.branches[i].allocation, users[i]});
