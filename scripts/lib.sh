@@ -41,7 +41,9 @@ abtest_ensure_deps() {
     local pkgs=(postgresql-15 postgresql-server-dev-15 libxxhash-dev libboost-dev
         nlohmann-json3-dev libgtest-dev libbenchmark-dev libipc-run-perl
         g++ make clang libclang-rt-14-dev python3-scipy python3-xxhash
-        chromium python3-pil fonts-dejavu-core)
+        chromium python3-pil fonts-dejavu-core
+        pgbouncer python3-psycopg python3-psycopg-pool python3-flask
+        prometheus-postgres-exporter postgresql-client-15)
     local missing=() p
     for p in "${pkgs[@]}"; do
         _abtest_installed "$p" || missing+=("$p")

@@ -1,5 +1,5 @@
 # The upgrade path: install version 1.0, fill it (experiments, sticky assignments,
-# metrics, a grant), ALTER EXTENSION abtest UPDATE through 1.1 and 1.2 to 1.3, and find
+# metrics, a grant), ALTER EXTENSION abtest UPDATE through 1.1, 1.2 and 1.3 to 1.4, and find
 # everything as it was. The library of this build works with the 1.0 catalog too.
 use strict;
 use warnings;
@@ -45,8 +45,8 @@ my $state = q{
 my $before = $node->safe_psql('postgres', $state);
 
 $node->safe_psql('postgres', 'ALTER EXTENSION abtest UPDATE');
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.3',
-	'updated to 1.3');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.4',
+	'updated to 1.4');
 is($node->safe_psql('postgres', $state), $before, 'experiments, assignments and metrics are unchanged');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE ab_route_user('up', user_id) <> branch}),
 	'0', 'every user keeps their branch');
@@ -66,6 +66,14 @@ is($node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE ab_route_user('up', user_id) <> branch}),
 	'0', 'sticky users keep their branch whatever the new condition says');
 
+# 1.4: the catalog's invalidation triggers fire on a logical-replication subscriber too.
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
+	 WHERE tgrelid IN ('abtest.experiments'::regclass, 'abtest.branches'::regclass,
+	                   'abtest.forced_users'::regclass) AND NOT tgisinternal}),
+	'branches_changed:A,experiments_changed:A,forced_users_changed:A',
+	'the catalog triggers fire in every replication role');
+
 # The outcome analysis of 1.3 reads the log that 1.0 wrote.
 $node->safe_psql('postgres', q{
 	CREATE TABLE visits AS SELECT user_id, now() AS at FROM routed WHERE user_id LIKE 'u1%';
@@ -81,8 +89,8 @@ is($node->safe_psql('postgres', $state), $before, 'and after a restart');
 # A fresh install gets the default version through the same path.
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION abtest');
-is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.3',
-	'a new install is at 1.3');
+is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.4',
+	'a new install is at 1.4');
 is($node->safe_psql('fresh', q{SELECT obj_description('abtest.metrics'::regclass) IS NOT NULL}), 't',
 	'with the 1.3 catalog');
 
