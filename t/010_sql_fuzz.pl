@@ -101,6 +101,12 @@ my %pool = (
 		q{'sum'}, q{repeat('m', 200)}, q{repeat('m', 201)}, q{'it''s'}, q{E'\\xff'} ],
 	aggregation => [ 'NULL', q{'sum'}, q{'count'}, q{'any'}, q{'max'}, q{'avg'}, q{''}, q{'SUM'} ],
 	role => [ 'NULL', q{'goal'}, q{'guardrail'}, q{'secondary'}, q{'primary'}, q{''} ],
+	# Database branches (1.4): settings valid and not (none that would disturb the run).
+	settings => [ 'NULL', q{'{}'}, q{'{"work_mem": "64MB"}'}, q{'{"work_mem": "lots"}'}, q{'{"enable_seqscan": false}'},
+		q{'{"random_page_cost": 1e308}'}, q{'{"random_page_cost": -1}'}, q{'{"role": "postgres"}'},
+		q{'{"shared_buffers": "1GB"}'}, q{'{"log_min_duration_statement": 0}'}, q{'{"nope": 1}'}, q{'{"fz.x": "y"}'},
+		q{'{"": "x"}'}, q{'{"work_mem": ""}'}, q{'{"work_mem": null}'}, q{'{"work_mem": [1]}'}, q{'[1]'}, q{'"s"'},
+		q{'{"abtest.track_nested": "on"}'}, $long_value, $many_keys, $deep_object ],
 	kept_experiment => [ q{'fz'}, q{'fz_loose'} ],
 	kept_branch => [ q{'control'}, q{'treatment'} ],
 	event => [ q{'revenue'}, q{'signup'} ],
@@ -172,6 +178,12 @@ my @functions = (
 	[ 'ab_analyze_over_time', qw(experiment metric interval) ],
 	[ 'ab_analyze_over_time', qw(kept_experiment metric) ],
 	[ 'ab_report_html', qw(experiment) ],
+	# Database branches (1.4).
+	[ 'ab_set_branch_settings', qw(experiment branch settings) ],
+	[ 'ab_set_branch_settings', qw(kept_experiment kept_branch settings) ],
+	[ 'ab_enter', qw(experiment text text_array jsonb text) ],
+	[ 'ab_enter', qw(kept_experiment text) ],
+	[ 'ab_leave' ],
 	# Edges of every number into counters that exist, and comparisons of what they hold.
 	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],
 	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],

@@ -3,6 +3,7 @@
 #include "glue/sql/analysis.hpp"
 #include "glue/shmem/assignment_queue.hpp"
 #include "glue/guard.hpp"
+#include "glue/hooks/statement_timing.hpp"
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
@@ -69,6 +70,16 @@ void _PG_init(void) {
                            "about sqrt(tau^2); the default 0.0001 aims at one percentage point.",
                            &sequential_mixing_variance, 1e-4, 1e-10, 1.0, PGC_SIGHUP, 0, nullptr, nullptr,
                            nullptr);
+  DefineCustomBoolVariable("abtest.track_nested",
+                           "Measures the statements that functions run inside a transaction that entered a "
+                           "branch (ab_enter), each as a query of the branch.",
+                           nullptr, &statement_timing::track_nested, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("abtest.track_utility",
+                           "Measures utility statements (other than transaction control) of a transaction that "
+                           "entered a branch (ab_enter), each as a query of the branch.",
+                           nullptr, &statement_timing::track_utility, false, PGC_SUSET, 0, nullptr, nullptr,
+                           nullptr);
   MarkGUCPrefixReserved("abtest");
   InstallSharedMemoryHooks();
+  statement_timing::InstallHooks();
 }

@@ -30,6 +30,9 @@ void Save(const Experiment& experiment);
 // Forced users (abtest.forced_users): force or unforce one user.
 void Force(const Experiment& experiment, std::string_view user_id, const std::string& branch);
 void Unforce(const Experiment& experiment, std::string_view user_id);
+// Stores a branch's settings (validated by the caller); '{}' clears them. Refuses on a
+// catalog older than 1.4.
+void SetBranchSettings(const Experiment& experiment, const std::string& branch, const BranchSettings& settings);
 // Refuses (23P01) an active experiment whose namespace range overlaps that of another
 // active experiment of its namespace; serialised by a lock on the catalog.
 void RequireFreeNamespaceRange(const Experiment& experiment);

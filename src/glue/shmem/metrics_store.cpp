@@ -419,6 +419,38 @@ void RecordQuery(const CompiledExperiment& experiment, int position, double late
   MarkDirty(database);
 }
 
+BranchHandle PrepareBranch(const CompiledExperiment& experiment, int position) {
+  PrepareToCount();
+  UpdateBranch(experiment, position, [](BranchEntry&) {});
+  const KnownExperiment& known_experiment = Known(experiment);
+  return BranchHandle{known_experiment.uuid, position, known_experiment.hashes[static_cast<std::size_t>(position)]};
+}
+
+bool RecordQueryAt(const BranchHandle& branch, double latency_ms, bool success) noexcept {
+  BranchKey key = KeyOf(branch.experiment, branch.position);
+  int bucket = LatencyBucket(latency_ms);
+  TimestampTz now = GetCurrentTimestamp();
+  LWLock* lock = LockOf(branches, branch.hash);
+  LWLockAcquire(lock, LW_SHARED);
+  auto* entry = static_cast<BranchEntry*>(
+      hash_search_with_hash_value(branches.hash, &key, branch.hash, HASH_FIND, nullptr));
+  if (entry != nullptr) {
+    SpinLockAcquire(&entry->mutex);
+    entry->queries.Record(latency_ms, success, now);
+    ++entry->histogram[bucket];
+    SpinLockRelease(&entry->mutex);
+  }
+  LWLockRelease(lock);
+  int database = QueueOfDatabase(MyDatabaseId);
+  if (entry == nullptr || database < 0) return false;
+  try {
+    MarkDirty(database);
+  } catch (...) {
+    pg_atomic_write_u32(&header->databases[database].dirty, 1);  // written by the next worker
+  }
+  return true;
+}
+
 void RecordEvent(const CompiledExperiment& experiment, int position, std::string_view event_name, double value) {
   if (event_name.empty())
     throw Error(ErrorKind::kInvalidParameter, "event_name must not be empty", {},
