@@ -73,7 +73,7 @@ SELECT ab_configure(:'name',
 COMMIT;
 
 \pset expanded on
-SELECT name, id, state, branches, allocation, sticky, allow_reassignment, description, owner, tags,
+SELECT name, state, branches, allocation, sticky, allow_reassignment, description, owner, tags,
        min_sample_size, confidence_level, max_duration, auto_complete, strategy
   FROM ab_get_experiment(:'name');
 \pset expanded off

@@ -48,7 +48,8 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 
 SELECT id, state, strategy, strategy_params::text AS params, sticky, allow_reassignment AS reassign,
        branches::text AS branches, allocation::text AS allocation,
-       has_table_privilege('abtest.assignments', 'SELECT') AS log_readable
+       CASE WHEN has_schema_privilege('abtest', 'USAGE') THEN has_table_privilege('abtest.assignments', 'SELECT')
+            ELSE false END AS log_readable
   FROM ab_get_experiment(:'name') \gset cur_
 
 -- The requested allocation as the JSON object ab_set_allocation takes.
@@ -119,12 +120,17 @@ SELECT u.branch, u.now || '%' AS now, u.new || '%' AS new,
  ORDER BY u.i;
 \endif
 
-SELECT :'cur_strategy' IN ('hash', 'percentage', 'modulo') AS ranges,
+-- How the strategy uses the allocation; a completed or archived experiment uses none.
+SELECT routed AND :'cur_strategy' IN ('hash', 'percentage', 'modulo') AS ranges,
        :'cur_strategy' IN ('hash', 'percentage') AS buckets,
-       :'cur_strategy' = 'growthbook' AND NOT (:'cur_params'::jsonb ?| ARRAY['weights', 'ranges']) AS growthbook,
-       :'cur_strategy' = 'round_robin' AS turns,
+       routed AND :'cur_strategy' = 'growthbook' AND NOT (:'cur_params'::jsonb ?| ARRAY['weights', 'ranges'])
+         AS growthbook,
+       routed AND :'cur_strategy' = 'round_robin' AS turns,
+       routed AND (:'cur_strategy' IN ('attribute', 'group', 'fixed')
+                   OR :'cur_strategy' = 'growthbook' AND :'cur_params'::jsonb ?| ARRAY['weights', 'ranges']) AS unused,
        :'cur_sticky'::boolean AND :'cur_reassign'::boolean AS rebucket,
        :'cur_sticky'::boolean AND :'cur_log_readable'::boolean AS count_log
+  FROM (SELECT :'cur_state' IN ('draft', 'active', 'paused') AS routed) AS s
   \gset by_
 
 \pset tuples_only on
@@ -170,10 +176,12 @@ SELECT :'cur_strategy' IN ('hash', 'percentage', 'modulo') AS ranges,
 \elif :by_growthbook
   -- GrowthBook's ranges from the allocation's weights (an equal split is exactly 1/n, as
   -- the strategy takes it), compared at every value its hash can take. A user outside
-  -- every range is not in the experiment and sees the control.
+  -- every range is not in the experiment and sees the control; with "force" a user in a
+  -- range sees the forced variation (the control when it names none).
   SELECT cardinality(:'cur_branches'::text[]) AS k,
          coalesce((:'cur_params'::jsonb ->> 'coverage')::float8, 1) AS coverage,
-         CASE WHEN coalesce((:'cur_params'::jsonb ->> 'hash_version')::int, 2) = 1 THEN 1000 ELSE 10000 END AS space
+         CASE WHEN coalesce((:'cur_params'::jsonb ->> 'hash_version')::int, 2) = 1 THEN 1000 ELSE 10000 END AS space,
+         coalesce(:'cur_params'::jsonb ->> 'force', '') AS force
     \gset gb_
   WITH arg AS (SELECT :'gb_k'::int AS k, :'gb_coverage'::float8 AS coverage,
                       ARRAY(SELECT (10000 / :'gb_k'::int + CASE WHEN i = 1 THEN 10000 % :'gb_k'::int ELSE 0 END) / 100.0
@@ -187,11 +195,16 @@ SELECT :'cur_strategy' IN ('hash', 'percentage', 'modulo') AS ranges,
                 ELSE ARRAY(SELECT (s / 100)::float8 FROM unnest(:'new_allocation'::numeric[]) WITH ORDINALITY AS u(s, i)
                             ORDER BY i) END)::text AS new_ranges
     FROM arg \gset gb_
-  WITH hash AS (SELECT v, ab_growthbook_choose_variation(v::float8 / :'gb_space'::int, :'gb_old_ranges'::float8[]) AS f,
-                       ab_growthbook_choose_variation(v::float8 / :'gb_space'::int, :'gb_new_ranges'::float8[]) AS t
-                  FROM generate_series(0, :'gb_space'::int - 1) AS v),
-  move AS (SELECT greatest(f, 0) AS f, greatest(t, 0) AS t, count(*) AS n, min(v) AS first
-             FROM hash WHERE greatest(f, 0) <> greatest(t, 0) GROUP BY 1, 2)
+  WITH variation AS (SELECT v, ab_growthbook_choose_variation(v::float8 / :'gb_space'::int, :'gb_old_ranges'::float8[]) AS f,
+                            ab_growthbook_choose_variation(v::float8 / :'gb_space'::int, :'gb_new_ranges'::float8[]) AS t
+                       FROM generate_series(0, :'gb_space'::int - 1) AS v),
+  hash AS (SELECT v, f, t,
+                  CASE WHEN f < 0 THEN 0 WHEN force IS NULL THEN f WHEN force >= 0 AND force < :'gb_k'::int THEN force
+                       ELSE 0 END AS fs,
+                  CASE WHEN t < 0 THEN 0 WHEN force IS NULL THEN t WHEN force >= 0 AND force < :'gb_k'::int THEN force
+                       ELSE 0 END AS ts
+             FROM variation, (SELECT NULLIF(:'gb_force', '')::bigint AS force) AS forced),
+  move AS (SELECT fs AS f, ts AS t, count(*) AS n, min(v) AS first FROM hash WHERE fs <> ts GROUP BY 1, 2)
   SELECT coalesce(sum(n)::numeric / :'gb_space'::int, 0) AS moved_share,
          to_char(100 * coalesce(sum(n)::numeric / :'gb_space'::int, 0), 'FM990.00') || '%' AS moved,
          coalesce(string_agg(format('  %s -> %s: %s%%', (:'cur_branches'::text[])[f + 1],
@@ -201,7 +214,7 @@ SELECT :'cur_strategy' IN ('hash', 'percentage', 'modulo') AS ranges,
            || (SELECT CASE WHEN count(*) > 0
                            THEN format(E'\n  and %s%% enter or leave the experiment, seeing the control before and after',
                                        to_char(100 * count(*)::numeric / :'gb_space'::int, 'FM990.00')) ELSE '' END
-                 FROM hash WHERE f <> t AND greatest(f, 0) = greatest(t, 0)) AS moves,
+                 FROM hash WHERE (f < 0) <> (t < 0) AND fs = ts) AS moves,
          ' (of all users GrowthBook hashes, inside its coverage or not)' AS within
     FROM move \gset
 \endif
@@ -220,9 +233,10 @@ SELECT :'cur_strategy' IN ('hash', 'percentage', 'modulo') AS ranges,
   \set by_split 1
 \elif :by_growthbook
   \set by_split 1
-\else
-  SELECT format('Strategy %s does not use the allocation to route: nobody changes branch. '
-                'ab_srm will expect the new split.', :'cur_strategy');
+\elif :by_unused
+  SELECT format('Strategy %s%s does not use the allocation to route: nobody changes branch. '
+                'ab_srm will expect the new split.', :'cur_strategy',
+                CASE WHEN :'cur_strategy' = 'growthbook' THEN ' with its own weights or ranges' ELSE '' END);
 \endif
 
 \if :{?by_split}
@@ -266,6 +280,15 @@ SELECT :'cur_strategy' IN ('hash', 'percentage', 'modulo') AS ranges,
   \endif
 \endif
 
+\if :by_turns
+  \set by_srm_note 1
+\elif :{?by_split}
+  \set by_srm_note 1
+\endif
+\if :{?by_srm_note}
+  SELECT 'ab_srm compares everyone counted so far with the current allocation: after a ramp the counts mix both '
+         'splits, and a mismatch can be the ramp itself.';
+\endif
 \pset format aligned
 \pset tuples_only off
 \echo

@@ -17,12 +17,13 @@ my $admin = "$srcdir/admin";
 my $node = AbtestNode::new_node('admin', conf => "abtest.flush_interval = '100ms'\n");
 my $psql = $node->installed_command('psql');
 
-# Runs admin/$script with the variables given (a hash) and $stdin on standard input;
-# returns psql's exit status, its standard output and its standard error.
+# Runs admin/$script with the variables given (a hash) and $stdin on standard input, as
+# $role if given; returns psql's exit status, its standard output and its standard error.
 sub run_script
 {
-	my ($script, $vars, $stdin) = @_;
+	my ($script, $vars, $stdin, $role) = @_;
 	my @cmd = ($psql, '-X', '-d', $node->connstr('postgres'));
+	push @cmd, '-U', $role if defined $role;
 	push @cmd, '-v', "$_=$vars->{$_}" for sort keys %$vars;
 	push @cmd, '-f', "$admin/$script";
 	my ($out, $err) = ('', '');
@@ -137,6 +138,7 @@ like($out, qr/Sticky: the 2000 users in the assignment log keep their branch; no
 	'the ramp says sticky users keep their branch');
 like($out, qr/New users get the new split: 40\.00% of them land in another branch.*\n  control -> treatment: buckets 5000-8999, 40\.00%/,
 	'and which buckets move for new users');
+like($out, qr/after a ramp the counts mix both splits/, 'the ramp warns that ab_srm will mix both splits');
 like($out, qr/Apply the new allocation\? \[y\/N\] Not applied: nothing changed\./, 'the prompt was read from stdin');
 like($err, qr/declined, the allocation is unchanged/, 'declining is reported as such');
 is(query("SELECT allocation FROM ab_get_experiment('sticky')"), '{90.00,10.00}', 'a declined ramp changes nothing');
@@ -238,6 +240,35 @@ ok(defined $gb_share && abs($gb_moved - $gb_share) < 1.5,
 	is(query("SELECT allocation FROM ab_get_experiment('plain')"), '{70.00,30.00}', 'and keeps the other session\'s change');
 }
 
+# --- Strategies that do not use the allocation, and a role with only the operator's grants.
+query(q{SELECT ab_create_experiment('by_country', ARRAY['control', 'treatment']);
+        SELECT ab_set_assignment('by_country', 'attribute', '{"name": "country", "mapping": {"DE": "treatment"}}');});
+($rc, $out, $err) = run_script('ramp.sql', { name => 'by_country', allocation => '20,80' }, "n\n");
+like($out, qr/The experiment is a draft: nobody is routed yet\./, 'the ramp of a draft says nobody is routed yet');
+like($out, qr/Strategy attribute does not use the allocation to route: nobody changes branch\./,
+	'the ramp of an attribute experiment says nobody moves');
+
+# The experiment_admin grants of README's "Privileges": no access to the abtest schema.
+query(q{CREATE ROLE operator LOGIN;
+        GRANT EXECUTE ON FUNCTION ab_create_experiment(text, text[], numeric[], text, text, text[]),
+              ab_set_allocation(text, jsonb),
+              ab_configure(text, boolean, text[], text[], bigint, double precision, boolean, boolean, interval, text,
+                           jsonb, text, numeric[]),
+              ab_start(text), ab_pause(text), ab_complete(text, text), ab_get_experiment(text)
+          TO operator;});
+($rc, $out, $err) = run_script('ramp.sql', { name => 'rebucket', allocation => '20,40,40' }, "n\n", 'operator');
+is($rc, 3, 'the operator role gets to the question of a ramp') or diag($err);
+like($out, qr/users already assigned are re-bucketed at their next request \(abtest\.assignments is not readable by this role/,
+	'without counting the log it may not read');
+like($out, qr/New users get the new split: 30\.00% of them land in another branch/, 'but with the share that moves');
+($rc, $out, $err) = run_script('create.sql', { name => 'by_operator', branches => 'a,b', start => 1 }, '', 'operator');
+is($rc, 0, 'the operator role creates and starts an experiment') or diag($err);
+($rc, $out, $err) = run_script('pause.sql', { name => 'by_operator' }, '', 'operator');
+is($rc, 0, 'and pauses it') or diag($err);
+($rc, $out, $err) = run_script('complete.sql', { name => 'by_operator', winner => 'b', yes => 1 }, '', 'operator');
+is($rc, 0, 'and completes it, without the verdict it may not read') or diag($err);
+unlike($out, qr/Verdict/, 'the verdict is left out');
+
 # --- pause.sql, resume.sql.
 my $started_at = query("SELECT started_at FROM ab_get_experiment('sticky')");
 ($rc, $out, $err) = run_script('pause.sql', { name => 'sticky' });
@@ -282,6 +313,10 @@ is($rc, 0, 'complete.sql with an empty winner completes without one') or diag($e
 like($out, qr/every user get the control control \(no winner\)/, 'and says everyone gets the control');
 is(query("SELECT state || ' ' || coalesce(winner, '(none)') FROM ab_get_experiment('started')"),
 	'completed (none)', 'the experiment is completed without a winner');
+($rc, $out, $err) = run_script('ramp.sql', { name => 'sticky', allocation => '60,40' }, "n\n");
+like($out, qr/The experiment is completed: everyone gets the winner, the allocation is not used\./,
+	'the ramp of a completed experiment says the allocation is not used');
+unlike($out, qr/ -> |New users|Sticky/, 'and announces no moves');
 
 # --- status.sql: a board of every experiment.
 query(q{SELECT ab_create_experiment('board_winner', ARRAY['control', 'treatment']);
