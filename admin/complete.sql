@@ -26,6 +26,8 @@
   DO $$ BEGIN RAISE EXCEPTION 'admin/complete.sql: the variable "winner" is not set'; END $$;
 \endif
 \if :{?yes} \else \set yes 0 \endif
+-- psql's \if would take a value it cannot read as false, with only a message: refuse it.
+SELECT :'yes'::boolean AS yes \gset
 
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 

@@ -39,6 +39,8 @@
 \if :{?max_duration} \else \set max_duration '' \endif
 \if :{?auto_complete} \else \set auto_complete '' \endif
 \if :{?start} \else \set start 0 \endif
+-- psql's \if would take a value it cannot read as false, with only a message: refuse it.
+SELECT :'start'::boolean AS start \gset
 
 BEGIN;
 

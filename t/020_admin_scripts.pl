@@ -122,6 +122,10 @@ is(query("SELECT state || ' ' || allocation::text FROM ab_get_experiment('starte
 is($rc, 3, 'create.sql with an invalid setting fails');
 like($err, qr/confidence_level/, 'the error names the setting');
 is(query("SELECT count(*) FROM abtest.experiments WHERE name = 'half'"), '0', 'and the experiment was not created');
+($rc, $out, $err) = run_script('create.sql', { name => 'unsure', branches => 'a,b', start => 'maybe' });
+is($rc, 3, 'create.sql refuses a start that is no boolean (psql\'s \\if would take it as false)');
+like($err, qr/invalid input syntax for type boolean: "maybe"/, 'saying so');
+is(query("SELECT count(*) FROM abtest.experiments WHERE name = 'unsure'"), '0', 'before creating anything');
 
 # --- ramp.sql on a sticky hash experiment with 2000 assigned users.
 query(q{SELECT ab_create_experiment('sticky', ARRAY['control', 'treatment'], ARRAY[90, 10]);
