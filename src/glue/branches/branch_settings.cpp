@@ -14,8 +14,8 @@ std::string Where(const std::string& experiment, const std::string& branch) {
   return "branch " + Quoted(branch) + " of experiment " + Quoted(experiment);
 }
 
-// PostgreSQL's definition of the parameter, or nullptr when there is none yet (a
-// custom "prefix.name" may be a placeholder until its module loads).
+// PostgreSQL's definition of the parameter, or nullptr when there is none (a custom
+// "prefix.name" may have none, or a placeholder, until a module defines it).
 const config_generic* Definition(const std::string& name) {
   config_generic** variables = get_guc_variables();
   int count = GetNumConfigOptions();
@@ -26,7 +26,7 @@ const config_generic* Definition(const std::string& name) {
 
 void RequireSettable(const BranchSetting& setting, const std::string& where) {
   const config_generic* definition = Definition(setting.name);
-  if (definition == nullptr) {
+  if (definition == nullptr || (definition->flags & GUC_CUSTOM_PLACEHOLDER)) {
     if (setting.name.find('.') != std::string::npos) return;  // a custom placeholder: any session may set it
     throw Error(ErrorKind::kUndefinedObject,
                 "unrecognized configuration parameter " + Quoted(setting.name) + " for " + where, {},
