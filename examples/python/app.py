@@ -30,6 +30,8 @@ log = logging.getLogger("checkout")
 
 # A decline test card of the stub payment provider: every other card is charged.
 DECLINED_CARD = "4000000000000002"
+# The page of each branch of the experiment; a branch without one gets the control's.
+PAGES = {"control": "checkout_control.html", "one_page": "checkout_one_page.html"}
 VISITOR_COOKIE = "visitor"
 VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -81,6 +83,11 @@ class DegradeLog:
         self.lock = threading.Lock()
         self.counts = {}
         self.last_logged = {}
+        self.retried = 0   # routing calls tried again on another connection
+
+    def add_retry(self):
+        with self.lock:
+            self.retried += 1
 
     def add(self, reason, what, error):
         now = time.monotonic()
@@ -90,8 +97,8 @@ class DegradeLog:
             if due:
                 self.last_logged[reason] = now
         if due:
-            log.warning("%s: %s: %s (%s; %d so far)", what, reason, str(error).strip().splitlines()[0]
-                        if str(error).strip() else type(error).__name__, type(error).__name__, count)
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            log.warning("%s: %s: %s (%s; %d so far)", what, reason, message, type(error).__name__, count)
 
     def snapshot(self):
         with self.lock:
@@ -152,7 +159,8 @@ def create_app(settings=None):
                     check_pool()
                     if not retry_broken or attempt == 2:
                         raise
-                    log.info("connection lost before the routing call; trying another")
+                    degraded.add_retry()
+                    log.info("connection found broken: routing again on another")
 
     def route(visitor, retry_broken=True):
         """The visitor's branch, and why it is the control when abtest could not be
@@ -188,10 +196,10 @@ def create_app(settings=None):
         return response
 
     def variant_template(branch):
-        if branch in ("control", "one_page"):
-            return "checkout_%s.html" % branch
-        log.error("no page for branch %r of %r: showing the control", branch, settings.experiment)
-        return "checkout_control.html"
+        if branch in PAGES:
+            return PAGES[branch]
+        log.error("no page for branch %r of %r: showing the control's", branch, settings.experiment)
+        return PAGES["control"]
 
     @app.get("/checkout")
     def checkout_page():
@@ -255,8 +263,8 @@ def create_app(settings=None):
             if not secrets.compare_digest(request.headers.get("Authorization", ""),
                                           "Bearer " + settings.admin_token):
                 abort(403)
-        elif request.remote_addr not in ("127.0.0.1", "::1"):
-            abort(403)
+        elif request.remote_addr not in ("127.0.0.1", "::1") or "X-Forwarded-For" in request.headers:
+            abort(403)   # without a token: this machine only, not through a proxy
         experiment = request.args.get("experiment", settings.experiment)
         try:
             with admin_pool.connection() as conn:
@@ -273,7 +281,7 @@ def create_app(settings=None):
     @app.get("/healthz")
     def healthz():
         """200 when a pooled connection answers, 503 otherwise; with the degrade counts."""
-        body = {"degraded": degraded.snapshot(), "pool": pool.get_stats()}
+        body = {"degraded": degraded.snapshot(), "retried": degraded.retried, "pool": pool.get_stats()}
         try:
             with pool.connection() as conn:
                 conn.execute("SELECT 1")
