@@ -499,7 +499,7 @@ for my $step ([ 'archived', q{SELECT ab_archive('checkout_v2')}, '55000' ],
 }
 is($node->safe_psql('shop', 'SELECT count(*) FROM orders'), $orders_before + 2, 'D: both orders are in the table');
 my $health = decode_json($http->get(url('/healthz'))->{content});
-is(join(' ', map { $health->{degraded}{$_} // 0 } qw(55000 42704)), '2 2',
+is(join(' ', map { $health->{fallbacks}{$_} // 0 } qw(55000 42704)), '2 2',
 	'D: the application counts the fallbacks by SQLSTATE');
 like(slurp($app_log), qr/WARNING checkout: routing 'checkout_v2': 55000: .*not active/,
 	'D: and logs them');

@@ -37,7 +37,7 @@ VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 # One statement, one round trip, its own (implicit) transaction: the visitor's id is set
 # for the transaction only (is_local = true), so that nothing of this request stays on
-# the PgBouncer server connection for the next client. SET without LOCAL would.
+# the PgBouncer server connection for the next client (a SET without LOCAL would stay).
 ROUTE_SQL = "SELECT set_config('app.visitor', %(visitor)s, true), ab_route_user(%(experiment)s, %(visitor)s)"
 ORDER_SQL = "INSERT INTO orders (visitor, amount) VALUES (%s, %s) RETURNING id"
 # The outcome of a checkout: an attempt (a "query": its latency, whether payment
@@ -73,21 +73,16 @@ class Settings:
         self.log_level = env.get("ABTEST_LOG_LEVEL", "INFO")
 
 
-class DegradeLog:
-    """Counts the requests that showed the control instead of the experiment, per
-    reason (an SQLSTATE, or 'unavailable'), and logs each reason's first occurrence
-    and then a count at most every 10 s: an outage must not flood the log."""
+class ReasonLog:
+    """Counts requests per reason (an SQLSTATE, or 'unavailable'), and logs each
+    reason's first occurrence and then a count at most every 10 s: an outage must not
+    flood the log."""
 
     def __init__(self, interval=10.0):
         self.interval = interval
         self.lock = threading.Lock()
         self.counts = {}
         self.last_logged = {}
-        self.retried = 0   # routing calls tried again on another connection
-
-    def add_retry(self):
-        with self.lock:
-            self.retried += 1
 
     def add(self, reason, what, error):
         now = time.monotonic()
@@ -115,7 +110,9 @@ def reason_of(error):
 def create_app(settings=None):
     settings = settings or Settings()
     app = Flask(__name__)
-    degraded = DegradeLog()
+    fallbacks = ReasonLog()      # pages that showed the control: abtest could not be asked
+    not_recorded = ReasonLog()   # outcomes that could not be recorded
+    retried = {"count": 0, "lock": threading.Lock()}   # routing calls tried again on another connection
 
     # autocommit: a single statement is its own transaction and needs no BEGIN/COMMIT
     # round trips; several statements that belong together use conn.transaction().
@@ -126,7 +123,6 @@ def create_app(settings=None):
     admin_pool = ConnectionPool(
         settings.admin_dsn, min_size=1, max_size=2, timeout=settings.pool_timeout, name="admin",
         kwargs={"autocommit": True, "prepare_threshold": None})
-    app.config["pools"] = (pool, admin_pool)
 
     checking = threading.Lock()
 
@@ -159,7 +155,8 @@ def create_app(settings=None):
                     check_pool()
                     if not retry_broken or attempt == 2:
                         raise
-                    degraded.add_retry()
+                    with retried["lock"]:
+                        retried["count"] += 1
                     log.info("connection found broken: routing again on another")
 
     def route(visitor, retry_broken=True):
@@ -174,7 +171,7 @@ def create_app(settings=None):
             # or server restarting (08xxx, 57P01), no connection within the timeout:
             # the page shows the control, the visitor is not counted in the experiment.
             reason = reason_of(error)
-            degraded.add(reason, "routing %r" % settings.experiment, error)
+            fallbacks.add(reason, "routing %r" % settings.experiment, error)
             return settings.control, reason
         return branch, None
 
@@ -239,7 +236,7 @@ def create_app(settings=None):
         # abtest was not asked is in no branch and is not recorded. Recording counts in
         # shared memory at once (it is not undone by a rollback): it comes after the order
         # committed, as its own statement, and its failure fails nothing.
-        not_recorded = reason
+        unrecorded = reason
         if reason is None:
             latency_ms = (time.monotonic() - started) * 1000.0
             try:
@@ -248,13 +245,13 @@ def create_app(settings=None):
                          "amount": amount},
                         retry_broken=False)
             except (psycopg.Error, PoolTimeout) as error:
-                not_recorded = reason_of(error)
-                degraded.add(not_recorded, "recording in %r" % settings.experiment, error)
+                unrecorded = reason_of(error)
+                not_recorded.add(unrecorded, "recording in %r" % settings.experiment, error)
 
         response = (page("thanks.html", visitor, new_visitor, branch, reason, order_id=order_id, amount=amount)
                     if paid else page("declined.html", visitor, new_visitor, branch, reason, status=402))
-        if not_recorded:
-            response.headers["X-Abtest-Not-Recorded"] = not_recorded
+        if unrecorded:
+            response.headers["X-Abtest-Not-Recorded"] = unrecorded
         return response
 
     @app.get("/admin")
@@ -274,14 +271,17 @@ def create_app(settings=None):
             abort(404)
         except (psycopg.Error, PoolTimeout) as error:
             log.error("admin page: %s: %s", reason_of(error), error)
-            return Response("the database is not available\n", status=503, mimetype="text/plain")
+            return Response("the report is not available (%s)\n" % reason_of(error), status=503,
+                            mimetype="text/plain")
         return render_template("admin.html", experiment=experiment, report=report, srm=srm,
-                               degraded=degraded.snapshot())
+                               fallbacks=fallbacks.snapshot())
 
     @app.get("/healthz")
     def healthz():
-        """200 when a pooled connection answers, 503 otherwise; with the degrade counts."""
-        body = {"degraded": degraded.snapshot(), "retried": degraded.retried, "pool": pool.get_stats()}
+        """200 when a pooled connection answers, 503 otherwise; with what went wrong since
+        the process started."""
+        body = {"fallbacks": fallbacks.snapshot(), "not_recorded": not_recorded.snapshot(),
+                "retried": retried["count"], "pool": pool.get_stats()}
         try:
             with pool.connection() as conn:
                 conn.execute("SELECT 1")
