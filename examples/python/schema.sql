@@ -30,3 +30,4 @@ SELECT ab_attach_metric('checkout_v2', 'revenue', 'goal');
 -- GRANT USAGE ON SEQUENCE orders_id_seq TO shop_app;
 -- ALTER ROLE shop_app SET statement_timeout = '2s';
 -- CREATE ROLE shop_analyst LOGIN IN ROLE experiment_analyst;   -- README, "Privileges"
+-- GRANT SELECT ON orders TO shop_analyst;                       -- the revenue metric reads it
