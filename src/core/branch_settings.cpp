@@ -11,7 +11,7 @@
 namespace abtest {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using Json = nlohmann::json;  // keys sorted: the order of a jsonb object is its own anyway
 
 std::string Lowered(std::string_view text) {
   std::string lowered(text);

@@ -36,7 +36,7 @@ BranchSettings ParseBranchSettings(std::string_view json, const std::string& exp
 // settings (a branch must not change how it is measured).
 std::string_view RefusedSettingReason(std::string_view name);
 
-// The settings as a JSON object, in their order.
+// The settings as a JSON object (keys sorted).
 std::string BranchSettingsJson(const BranchSettings& settings);
 
 }  // namespace abtest

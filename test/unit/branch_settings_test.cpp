@@ -19,19 +19,20 @@ ErrorKind KindOf(const std::string& json) {
 }
 
 TEST(BranchSettings, ValuesBecomeTheTextSetWouldBeGiven) {
-  BranchSettings settings = Parse(R"({"Work_Mem": "64MB", "jit": false, "enable_seqscan": true,
+  BranchSettings settings = Parse(R"({"work_mem": "64MB", "jit": false, "enable_seqscan": true,
                                       "random_page_cost": 1.1, "max_parallel_workers_per_gather": 4})");
-  ASSERT_EQ(settings.size(), 5u);
-  EXPECT_EQ(settings[0].name, "work_mem");
-  EXPECT_EQ(settings[0].value, "64MB");
+  ASSERT_EQ(settings.size(), 5u);  // in the order of their names
+  EXPECT_EQ(settings[4].name, "work_mem");
+  EXPECT_EQ(settings[4].value, "64MB");
   EXPECT_EQ(settings[1].value, "off");
-  EXPECT_EQ(settings[2].value, "on");
+  EXPECT_EQ(settings[0].value, "on");
   EXPECT_EQ(settings[3].value, "1.1");
-  EXPECT_EQ(settings[4].value, "4");
+  EXPECT_EQ(settings[2].value, "4");
   EXPECT_EQ(BranchSettingsJson(settings),
-            R"({"work_mem":"64MB","jit":"off","enable_seqscan":"on","random_page_cost":"1.1",)"
-            R"("max_parallel_workers_per_gather":"4"})");
+            R"({"enable_seqscan":"on","jit":"off","max_parallel_workers_per_gather":"4",)"
+            R"("random_page_cost":"1.1","work_mem":"64MB"})");
   EXPECT_TRUE(Parse("{}").empty());
+  EXPECT_EQ(Parse(R"({"Work_Mem": "1MB"})")[0].name, "work_mem");
 }
 
 TEST(BranchSettings, RefusesWhatNoBranchMaySet) {
@@ -55,6 +56,12 @@ TEST(BranchSettings, RefusesBadShapes) {
   std::string many = "{";
   for (std::size_t i = 0; i <= kMaxBranchSettings; ++i) many += (i ? ",\"p" : "\"p") + std::to_string(i) + "\": 1";
   EXPECT_EQ(KindOf(many + "}"), ErrorKind::kInvalidParameter);
+}
+
+TEST(BranchSettings, ManyKeysAreRefusedQuickly) {
+  std::string many = "{";
+  for (int i = 0; i < 200000; ++i) many += (i ? ",\"k" : "\"k") + std::to_string(i) + "\": 1";
+  EXPECT_EQ(KindOf(many + "}"), ErrorKind::kInvalidParameter);  // seconds, were it quadratic
 }
 
 TEST(BranchSettings, MessagesNameTheBranchAndTheSetting) {
