@@ -45,3 +45,67 @@ CREATE FUNCTION ab_leave() RETURNS void
 -- ab_enter and ab_leave are routing, for every role like ab_route_user; a branch's
 -- settings are chosen by whoever manages experiments.
 REVOKE EXECUTE ON FUNCTION ab_set_branch_settings(text, text, jsonb) FROM PUBLIC;
+
+-- Monitoring (issue #14) ------------------------------------------------------------
+-- Two values the Prometheus exporter (monitoring/postgres_exporter.yaml) needs and 1.3
+-- did not return, each a new last column:
+--   ab_sticky_cache_stats().oldest_queued   when the oldest assignment still waiting for
+--                                           a flush worker was queued (NULL: none waits),
+--                                           the worker's lag;
+--   ab_branch_metrics().latency_sum_ms      the exact sum of the recorded latencies: an
+--                                           average times a count can come out one unit
+--                                           in the last place lower after a 0 ms query,
+--                                           and a Prometheus counter must never decrease.
+-- A function's result type changes only by DROP and CREATE (with the view over the
+-- first): the grants that admins gave are kept, as for ab_configure in 1.2.
+SELECT pg_catalog.set_config('abtest_upgrade.' || what, coalesce((
+           SELECT string_agg(a.grantee::regrole::text, ', ')
+             FROM pg_proc p, aclexplode(p.proacl) a
+            WHERE p.oid = pg_catalog.to_regprocedure(signature) AND a.privilege_type = 'EXECUTE'
+              AND a.grantee <> 0 AND a.grantee <> p.proowner), ''), true)
+  FROM (VALUES ('stats_grantees', 'ab_sticky_cache_stats()'),
+               ('branch_metrics_grantees', 'ab_branch_metrics(text)')) AS f(what, signature);
+SELECT pg_catalog.set_config('abtest_upgrade.stats_view_grantees', coalesce(string_agg(a.grantee::regrole::text, ', '), ''), true)
+  FROM pg_class c, aclexplode(c.relacl) a
+ WHERE c.oid = 'abtest.sticky_cache_stats'::regclass AND a.privilege_type = 'SELECT'
+   AND a.grantee <> 0 AND a.grantee <> c.relowner;
+
+DROP VIEW abtest.sticky_cache_stats;
+DROP FUNCTION ab_sticky_cache_stats();
+CREATE FUNCTION ab_sticky_cache_stats(
+    OUT entries bigint, OUT capacity bigint, OUT hits bigint, OUT misses bigint, OUT log_lookups bigint,
+    OUT evictions bigint, OUT queued bigint, OUT flushed bigint, OUT sync_writes bigint,
+    OUT last_flush timestamptz, OUT oldest_queued timestamptz)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+-- The sticky cache, cluster-wide: its fill, hit rate, log lookups, evictions and the
+-- write-behind queue (queued - flushed = waiting to be written, since oldest_queued).
+CREATE VIEW abtest.sticky_cache_stats AS SELECT * FROM ab_sticky_cache_stats();
+
+DROP FUNCTION ab_branch_metrics(text);
+CREATE FUNCTION ab_branch_metrics(experiment text)
+    RETURNS TABLE(branch text, query_count bigint, success_count bigint, failure_count bigint,
+                  success_rate double precision, error_rate double precision, avg_latency_ms double precision,
+                  min_latency_ms double precision, max_latency_ms double precision,
+                  p50_latency_ms double precision, p95_latency_ms double precision,
+                  p99_latency_ms double precision, first_query timestamptz, last_query timestamptz,
+                  exposures bigint, assigned_users bigint, latency_sum_ms double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+REVOKE EXECUTE ON FUNCTION ab_sticky_cache_stats(), ab_branch_metrics(text) FROM PUBLIC;
+REVOKE ALL ON abtest.sticky_cache_stats FROM PUBLIC;
+DO $$
+BEGIN
+    IF current_setting('abtest_upgrade.stats_grantees') <> '' THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ab_sticky_cache_stats() TO %s',
+                       current_setting('abtest_upgrade.stats_grantees'));
+    END IF;
+    IF current_setting('abtest_upgrade.branch_metrics_grantees') <> '' THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ab_branch_metrics(text) TO %s',
+                       current_setting('abtest_upgrade.branch_metrics_grantees'));
+    END IF;
+    IF current_setting('abtest_upgrade.stats_view_grantees') <> '' THEN
+        EXECUTE format('GRANT SELECT ON abtest.sticky_cache_stats TO %s',
+                       current_setting('abtest_upgrade.stats_view_grantees'));
+    END IF;
+END
+$$;

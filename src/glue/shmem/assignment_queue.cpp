@@ -254,6 +254,28 @@ void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low) {
   LWLockRelease(queue.lock);
 }
 
+TimestampTz OldestQueuedAt() {
+  TimestampTz oldest = 0;
+  for (int i = 0; i < max_databases; ++i) {
+    Queue& queue = area->queues[i];
+    LWLockAcquire(area->claim_lock, LW_SHARED);
+    Oid database = queue.database;
+    LWLockRelease(area->claim_lock);
+    if (database == InvalidOid) continue;
+    TimestampTz queued_at = 0;
+    LWLockAcquire(queue.lock, LW_SHARED);
+    if (queue.database == database && queue.tail < queue.head) {
+      char* data = DataOf(queue);
+      auto* record = reinterpret_cast<QueuedAssignment*>(data + queue.tail % queue.capacity);
+      if (record->length == 0) record = reinterpret_cast<QueuedAssignment*>(data);  // padding: the ring goes on at 0
+      queued_at = record->assigned_at;
+    }
+    LWLockRelease(queue.lock);
+    if (queued_at != 0 && (oldest == 0 || queued_at < oldest) && catalog::DatabaseExists(database)) oldest = queued_at;
+  }
+  return oldest;
+}
+
 int QueueOfDatabase(Oid database) {
   LWLockAcquire(area->claim_lock, LW_SHARED);
   int found = -1;

@@ -58,6 +58,11 @@ void WakeFlushWorker(int queue);
 // Marks every queued record of this database for `user` as forgotten.
 void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);
 
+// When the oldest assignment still waiting in a queue of the cluster was queued (the
+// first record of each queue); 0 when every queue is empty. The queue of a dropped
+// database is left out: no worker will ever write it.
+TimestampTz OldestQueuedAt();
+
 // Worker side. The queue of `database`, or -1.
 int QueueOfDatabase(Oid database);
 // Registers the running worker (latch, pid) and clears it at exit; false when another
