@@ -5,6 +5,7 @@
 #include "glue/guard.hpp"
 #include "glue/hooks/statement_timing.hpp"
 #include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
 #include "glue/shmem/sticky_cache.hpp"
@@ -63,6 +64,12 @@ void _PG_init(void) {
   DefineCustomIntVariable("abtest.max_events",
                           "Number of (branch, event name) pairs that can hold event metrics in shared memory.",
                           nullptr, &metrics::max_events, 8192, 16, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr,
+                          nullptr);
+  DefineCustomIntVariable("abtest.max_tracked_queries",
+                          "Number of (experiment, branch, query id) entries, over all databases, that can hold "
+                          "per-query metrics of database branches in shared memory (2,744 bytes each).",
+                          "When it is full, the least-used entries are evicted. 0 turns per-query metrics off.",
+                          &query_metrics::max_tracked_queries, 5000, 0, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
                           nullptr);
   DefineCustomRealVariable("abtest.sequential_mixing_variance",
                            "Variance tau^2 of the normal mixing distribution of the always-valid p-value.",

@@ -229,19 +229,24 @@ namespace {
 
 Oid Owner() { return PgCall([] { return CatalogOwner(); }); }
 
+Oid AbtestRelation(const char* name) {
+  Oid schema = get_namespace_oid("abtest", true);
+  return OidIsValid(schema) ? get_relname_relid(name, schema) : InvalidOid;
+}
+
 bool HasOutcomeCatalog() {
-  return PgCall([] {
-    Oid schema = get_namespace_oid("abtest", true);
-    return OidIsValid(schema) && OidIsValid(get_relname_relid("experiment_metrics", schema));
-  });
+  return PgCall([] { return OidIsValid(AbtestRelation("experiment_metrics")); });
+}
+
+bool HasQueryMetricsCatalog() {
+  return PgCall([] { return OidIsValid(AbtestRelation("query_metrics")); });
 }
 
 namespace {
 
 bool HasTargeting() {
   return PgCall([] {
-    Oid schema = get_namespace_oid("abtest", true);
-    Oid relation = OidIsValid(schema) ? get_relname_relid("experiments", schema) : InvalidOid;
+    Oid relation = AbtestRelation("experiments");
     return OidIsValid(relation) && get_attnum(relation, "condition") != InvalidAttrNumber;
   });
 }
@@ -289,8 +294,7 @@ void Unforce(const Experiment& experiment, std::string_view user_id) {
 
 void SetBranchSettings(const Experiment& experiment, const std::string& branch, const BranchSettings& settings) {
   bool has_column = PgCall([] {
-    Oid schema = get_namespace_oid("abtest", true);
-    Oid relation = OidIsValid(schema) ? get_relname_relid("branches", schema) : InvalidOid;
+    Oid relation = AbtestRelation("branches");
     return OidIsValid(relation) && get_attnum(relation, "settings") != InvalidAttrNumber;
   });
   if (!has_column)
@@ -360,10 +364,7 @@ bool DatabaseExists(Oid database) {
 }
 
 Oid ExperimentsRelation() {
-  return PgCall([] {
-    Oid schema = get_namespace_oid("abtest", true);
-    return OidIsValid(schema) ? get_relname_relid("experiments", schema) : InvalidOid;
-  });
+  return PgCall([] { return AbtestRelation("experiments"); });
 }
 
 }  // namespace abtest::glue::catalog

@@ -61,6 +61,11 @@ Oid Owner();
 
 // Whether the installed SQL has the outcome-analysis tables (version 1.3 and later).
 bool HasOutcomeCatalog();
+// Whether it has abtest.query_metrics, the per-query metrics of database branches (1.4).
+bool HasQueryMetricsCatalog();
+// The table abtest.`name`, or InvalidOid. Raises PostgreSQL errors (no PgCall): for the
+// flush worker, which runs no C++ exceptions.
+Oid AbtestRelation(const char* name);
 
 // The oid of abtest.experiments, or InvalidOid when the extension is not installed.
 Oid ExperimentsRelation();

@@ -97,7 +97,7 @@ int ReclaimQueueOfDroppedDatabase() {
 
 // Starts this database's flush worker unless one runs or is starting. Called with
 // the queue's lock held exclusively.
-void EnsureWorkerLocked(Queue& queue) {
+void EnsureWorkerLocked(Queue& queue, bool quiet = false) {
   constexpr long kStartTimeoutMs = 10000;  // a worker that never attached is tried again
   if (queue.worker_pid != 0) return;
   if (queue.worker_starting &&
@@ -117,7 +117,7 @@ void EnsureWorkerLocked(Queue& queue) {
     queue.worker_starting = true;
     queue.starting_since = GetCurrentTimestamp();
   }
-  else
+  else if (!quiet)
     ereport(WARNING, (errmsg("abtest could not start a flush worker for database %u", MyDatabaseId),
                       errhint("Raise max_worker_processes; until then new sticky assignments are written "
                               "synchronously when the queue is full.")));
@@ -173,10 +173,10 @@ int ClaimDatabaseQueue() {
   return claimed;
 }
 
-void RequestFlushWorker(int index) {
+void RequestFlushWorker(int index, bool quiet) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  EnsureWorkerLocked(queue);
+  EnsureWorkerLocked(queue, quiet);
   LWLockRelease(queue.lock);
 }
 

@@ -97,6 +97,10 @@ bool EnsureLoaded();
 bool Loaded(Oid database);
 // Flush worker: whether this database has counts not yet written, taking the flag.
 bool TakeDirty(Oid database);
+// For the query store (query_metrics.hpp), from executor hooks and abort callbacks:
+// marks this database's counts unwritten and starts its flush worker if none runs,
+// without allocating, raising or warning. Without a database slot yet it does nothing.
+void MarkDirtyQuietly() noexcept;
 void SetDirty(Oid database);
 bool IsDirty(Oid database);
 // Resets the state of database slot `index` for a new database (the old one was
