@@ -109,3 +109,54 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Per-query metrics of database branches (issue #13) -------------------------------
+-- What each statement of a transaction marked by ab_enter cost, per (experiment, branch,
+-- query id): kept in shared memory (abtest.max_tracked_queries entries, the least used
+-- evicted), written here by the flush worker with the branch metrics, merged back after
+-- a restart, cleared with them. queryid is PostgreSQL's (join pg_stat_statements on it
+-- for the normalized text); query is the raw text of the first statement seen with it.
+CREATE TABLE abtest.query_metrics (
+    experiment_id     uuid NOT NULL REFERENCES abtest.experiments (id) ON DELETE CASCADE,
+    branch            text NOT NULL,
+    queryid           bigint NOT NULL,
+    query             text,
+    calls             bigint NOT NULL,
+    failures          bigint NOT NULL,
+    -- of the successful calls' latency in ms, and of its natural log (Welford: m2 is the
+    -- sum of squared deviations from the mean)
+    latency_sum       double precision NOT NULL,
+    latency_mean      double precision NOT NULL,
+    latency_m2        double precision NOT NULL,
+    log_latency_sum   double precision NOT NULL,
+    log_latency_mean  double precision NOT NULL,
+    log_latency_m2    double precision NOT NULL,
+    min_latency_ms    double precision,
+    max_latency_ms    double precision,
+    latency_histogram bigint[] NOT NULL,
+    usage             double precision NOT NULL,  -- the eviction score
+    updated_at        timestamptz NOT NULL,
+    PRIMARY KEY (experiment_id, branch, queryid)
+);
+COMMENT ON TABLE abtest.query_metrics IS
+    'Per-query metrics of database branches as of the last flush; read ab_query_metrics() for live values';
+SELECT pg_catalog.pg_extension_config_dump('abtest.query_metrics', '');
+REVOKE ALL ON abtest.query_metrics FROM PUBLIC;
+
+CREATE FUNCTION ab_query_metrics(experiment text)
+    RETURNS TABLE(branch text, queryid bigint, query text, calls bigint, failures bigint,
+                  mean_ms double precision, stddev_ms double precision, p50_ms double precision,
+                  p95_ms double precision, p99_ms double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION ab_compare_queries(experiment text, branch_a text, branch_b text)
+    RETURNS TABLE(queryid bigint, query text, calls_a bigint, calls_b bigint, mean_ms_a double precision,
+                  mean_ms_b double precision, p95_ms_a double precision, p95_ms_b double precision,
+                  relative_change double precision, p_value double precision,
+                  adjusted_p_value double precision, is_significant boolean)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION ab_query_metrics_stats(
+    OUT entries bigint, OUT entries_all_databases bigint, OUT capacity bigint, OUT evicted bigint,
+    OUT evictions bigint, OUT not_counted bigint)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ab_query_metrics(text), ab_compare_queries(text, text, text), ab_query_metrics_stats()
+    FROM PUBLIC;
