@@ -93,6 +93,12 @@ is($node->safe_psql('postgres', q{
 	'branches_changed:A,experiments_changed:A,forced_users_changed:A',
 	'the catalog triggers fire in every replication role');
 
+# 1.4: per-query metrics of database branches have their table, dumped with the catalog.
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM ab_query_metrics('up')}) . ' ' . $node->safe_psql('postgres', q{
+	SELECT 'abtest.query_metrics'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'abtest'}),
+	'0 t', 'the update creates abtest.query_metrics, registered for pg_dump');
+
 # The outcome analysis of 1.3 reads the log that 1.0 wrote.
 $node->safe_psql('postgres', q{
 	CREATE TABLE visits AS SELECT user_id, now() AS at FROM routed WHERE user_id LIKE 'u1%';
