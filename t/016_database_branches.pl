@@ -51,6 +51,13 @@ is($node->safe_psql('postgres', q{
 	't', 'each branch has exactly three queries per exposure');
 my $split = $node->safe_psql('postgres', q{SELECT p_value > 0.001 FROM ab_srm('tuning')});
 is($split, 't', 'the split passes the sample-ratio check');
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(calls::text, ' ' ORDER BY query) FROM (
+	  SELECT left(query, 20) AS query, sum(calls) AS calls FROM ab_query_metrics('tuning') GROUP BY 1) q}),
+	'6000 6000 6000', 'each of the three statements is one query id, called once per transaction');
+is($node->safe_psql('postgres', q{
+	SELECT (SELECT sum(calls) FROM ab_query_metrics('tuning')) = (SELECT sum(query_count) FROM ab_branch_metrics('tuning'))}),
+	't', 'the query store holds every statement the branch counters hold');
 
 # 2. Failures: a statement_timeout and a division by zero each count as a failure of
 #    the branch, with the time until the error; the statement after a rolled-back
@@ -80,8 +87,78 @@ is($node->safe_psql('postgres', q{
 	'30 20', 'ten timeouts and ten divisions by zero are failures, ten selects successes');
 cmp_ok($node->safe_psql('postgres', q{SELECT max(max_latency_ms) FROM ab_branch_metrics('tuning')}), '>=', 50,
 	'a timed-out statement counts the time until the timeout');
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(left(query, 14) || ':' || calls || ':' || failures, ' ' ORDER BY query COLLATE "C")
+	  FROM (SELECT query, sum(calls) AS calls, sum(failures) AS failures
+	          FROM ab_query_metrics('tuning') GROUP BY 1) q}),
+	'SELECT 1:10:0 SELECT 1 / x F:10:10 SELECT pg_slee:10:10',
+	'per query id: the timeouts, the divisions by zero, the selects after the savepoint');
 
-# 3. A clean restart keeps every count.
+# A slowdown that only one query feels: the branches differ by a custom setting that
+# the slow query reads; the other query is the same in both. Users interleave at random.
+$node->safe_psql('postgres', q{
+	SELECT ab_create_experiment('sleepy', ARRAY['fast', 'slow']);
+	SELECT ab_configure('sleepy', sticky => false);
+	SELECT ab_set_branch_settings('sleepy', 'fast', '{"myapp.pause": "0.001"}');
+	SELECT ab_set_branch_settings('sleepy', 'slow', '{"myapp.pause": "0.004"}');
+	SELECT ab_start('sleepy');
+});
+$node->pgbench(
+	"--no-vacuum --client=2 --jobs=2 --transactions=400",
+	0, [qr{processed: 800/800}], [qr{^$}],
+	'two clients in a slowed and a normal branch',
+	{
+		'sleepy' => q{
+\set uid random(1, 1000000)
+\set id random(1, 10000)
+BEGIN;
+SELECT ab_enter('sleepy', 'user' || :uid);
+SELECT pg_sleep(current_setting('myapp.pause')::float8);
+SELECT label FROM items WHERE id = :id;
+COMMIT;
+}
+	});
+is($node->safe_psql('postgres', q{
+	SELECT format('%s %s %s', relative_change > 1, adjusted_p_value < 0.001, is_significant)
+	  FROM ab_compare_queries('sleepy', 'fast', 'slow') WHERE query LIKE 'SELECT pg_sleep%'}),
+	't t t', 'the slowed query (1 ms, 4 ms): its geometric mean more than doubled, significant');
+
+# A/A: the same statements in two branches with the same settings show no difference.
+$node->safe_psql('postgres', q{
+	SELECT ab_create_experiment('same', ARRAY['a', 'b']);
+	SELECT ab_configure('same', sticky => false);
+	SELECT ab_start('same');
+});
+$node->pgbench(
+	"--no-vacuum --client=2 --jobs=2 --transactions=400",
+	0, [qr{processed: 800/800}], [qr{^$}],
+	'two clients in an A/A experiment',
+	{
+		'same' => q{
+\set uid random(1, 1000000)
+\set id random(1, 10000)
+BEGIN;
+SELECT ab_enter('same', 'user' || :uid);
+SELECT pg_sleep(0.0005);
+SELECT label FROM items WHERE id = :id;
+COMMIT;
+}
+	});
+is($node->safe_psql('postgres', q{
+	SELECT count(*) || ' ' || bool_and(adjusted_p_value > 0.001) FROM ab_compare_queries('same', 'a', 'b')}),
+	'2 true', 'A/A: neither query differs');
+
+# 3. A clean restart keeps every count, per branch and per query.
+my $per_query = q{
+	SELECT string_agg(format('%s %s %s %s %s %s %s', branch, queryid, calls, failures, mean_ms, stddev_ms, p99_ms),
+	                  E'\n' ORDER BY branch, queryid) FROM ab_query_metrics('tuning')};
+$node->poll_query_until('postgres', q{
+	SELECT (SELECT sum(calls) FROM abtest.query_metrics) = (SELECT sum(calls) FROM ab_query_metrics('tuning'))
+	                                                      + (SELECT sum(calls) FROM ab_query_metrics('sleepy'))
+	                                                      + (SELECT sum(calls) FROM ab_query_metrics('same'))})
+  or die 'the flush worker did not write the query store';
+pass('the flush worker writes the query store to abtest.query_metrics');
+my $queries_before = $node->safe_psql('postgres', $per_query);
 my $before = $node->safe_psql('postgres', q{
 	SELECT string_agg(concat_ws(':', branch, query_count, success_count, failure_count, exposures,
 	                            round(avg_latency_ms::numeric, 9)), ',' ORDER BY branch) FROM ab_branch_metrics('tuning')});
@@ -90,6 +167,12 @@ is($node->safe_psql('postgres', q{
 	SELECT string_agg(concat_ws(':', branch, query_count, success_count, failure_count, exposures,
 	                            round(avg_latency_ms::numeric, 9)), ',' ORDER BY branch) FROM ab_branch_metrics('tuning')}),
 	$before, 'a clean restart keeps the branches\' query counts');
+is($node->safe_psql('postgres', $per_query), $queries_before, 'and every query\'s metrics to the last bit');
+$node->safe_psql('postgres', q{SELECT ab_clear_metrics('sleepy')});
+is($node->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM ab_query_metrics('sleepy')) || ' ' || (SELECT count(*) FROM abtest.query_metrics q
+	   JOIN abtest.experiments e ON e.id = q.experiment_id WHERE e.name = 'sleepy')}),
+	'0 0', 'clearing an experiment\'s metrics clears its queries, in memory and in the table');
 
 # 4. PgBouncer in transaction pooling mode, two server connections for eight clients:
 #    half of them enter a branch in every transaction, half never do. A client that

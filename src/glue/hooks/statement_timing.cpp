@@ -6,6 +6,7 @@
 #include "glue/branches/entered_branch.hpp"
 #include "glue/guard.hpp"
 #include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/query_metrics.hpp"
 
 extern "C" {
 #include "executor/executor.h"
@@ -38,6 +39,11 @@ struct TimedStatement {
   instr_time start;
   metrics::BranchHandle branch;
   SubTransactionId subtransaction;  // where it started: its rollback is its failure
+  std::uint64_t queryid;            // PostgreSQL's (0: none computed)
+  // The start of the statement's text, copied: at an abort the source may be gone,
+  // and a query that has only failed so far should still show its text.
+  char text[query_metrics::kQueryTextBytes + 1];  // one byte more: the store cuts at a character
+  int text_len;
 };
 constexpr int kMaxTimed = 32;
 TimedStatement timed[kMaxTimed];
@@ -51,8 +57,13 @@ double MillisecondsSince(const instr_time& start) {
   return std::clamp(INSTR_TIME_GET_MILLISEC(now), 0.0, kMaxLatencyMs);
 }
 
+// Into the branch's counters and, with its query id, the query store.
 void Record(const TimedStatement& statement, bool success) {
-  (void)metrics::RecordQueryAt(statement.branch, MillisecondsSince(statement.start), success);
+  double ms = MillisecondsSince(statement.start);
+  (void)metrics::RecordQueryAt(statement.branch, ms, success);
+  if (statement.queryid != 0)
+    query_metrics::Record(statement.branch.experiment, statement.branch.position, statement.queryid,
+                          statement.text, statement.text_len, ms, success);
 }
 
 void RemoveAt(int index) {
@@ -93,7 +104,7 @@ bool Measured() {
 }
 
 // The clock starts; called from a hook, so only plain C calls (guard.hpp, rule 2).
-void Begin(const void* key) {
+void Begin(const void* key, const PlannedStmt* planned, const char* source) {
   if (!callbacks_registered) {
     RegisterXactCallback(OnTransactionEnd, nullptr);
     RegisterSubXactCallback(OnSubtransactionEnd, nullptr);
@@ -103,6 +114,22 @@ void Begin(const void* key) {
   statement.key = key;
   statement.branch = *entered_branch::measured_branch;
   statement.subtransaction = GetCurrentSubTransactionId();
+  statement.queryid = planned != nullptr ? planned->queryId : 0;
+  statement.text_len = 0;
+  if (source != nullptr && statement.queryid != 0) {
+    const char* text = source;
+    std::size_t length;
+    if (planned->stmt_location >= 0) {
+      text += planned->stmt_location;
+      length = planned->stmt_len > 0 ? static_cast<std::size_t>(planned->stmt_len) : strlen(text);
+    } else {
+      length = strlen(text);
+    }
+    length = std::min(length, sizeof statement.text - 1);
+    memcpy(statement.text, text, length);
+    statement.text[length] = '\0';
+    statement.text_len = static_cast<int>(length);
+  }
   INSTR_TIME_SET_CURRENT(statement.start);
 }
 
@@ -116,7 +143,7 @@ void End(const void* key) {
 }
 
 void OnExecutorStart(QueryDesc* query, int eflags) {
-  if (Measured() && !(eflags & EXEC_FLAG_EXPLAIN_ONLY)) Begin(query);
+  if (Measured() && !(eflags & EXEC_FLAG_EXPLAIN_ONLY)) Begin(query, query->plannedstmt, query->sourceText);
   if (previous_start)
     previous_start(query, eflags);
   else
@@ -181,7 +208,7 @@ void OnProcessUtility(PlannedStmt* statement, const char* text, bool read_only_t
     return;
   }
   bool timed_here = track_utility && !IsA(tree, TransactionStmt) && Measured();
-  if (timed_here) Begin(statement);
+  if (timed_here) Begin(statement, statement, text);
   ++nesting_level;
   PG_TRY();
   { RunUtility(statement, text, read_only_tree, context, params, environment, destination, completion); }
