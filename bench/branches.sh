@@ -4,7 +4,7 @@
 #     in shared_preload_libraries (rounds alternate between the two; medians);
 #  2. a transaction of 10 selects that enters a branch (ab_enter) against the same
 #     transaction that only routes (ab_route_user): the per-statement cost of timing;
-#  3. a real change: two branches that differ by one planner setting on a 1M-row
+#  3. a real change: two branches that differ by one planner setting on a 200,000-row
 #     table, and an A/A experiment, read with ab_compare_queries.
 # Usage: bash bench/branches.sh   (BRANCH_BENCH_SECONDS per pgbench run, default 15;
 # BRANCH_BENCH_ROUNDS, default 3). Writes bench/results-branches.md. Never fails on
@@ -29,8 +29,9 @@ abtest_start_cluster "jit = off" "shared_buffers = '256MB'" "max_connections = 2
 trap 'abtest_stop_cluster' EXIT
 
 restart_with_preload() {  # restart_with_preload 'abtest' | ''
-    abtest_psql -q -c "ALTER SYSTEM SET shared_preload_libraries = '$1'"
-    abtest_as_postgres "$ABTEST_PG_BIN/pg_ctl" -D "$ABTEST_PGDATA" -w -l "$ABTEST_TMP/server.log" restart >/dev/null
+    abtest_as_postgres "$ABTEST_PG_BIN/pg_ctl" -D "$ABTEST_PGDATA" -w -l "$ABTEST_TMP/server.log" \
+        -o "-c shared_preload_libraries=$1" restart >"$ABTEST_TMP/restart.log" 2>&1 ||
+        { tail -20 "$ABTEST_TMP/restart.log" "$ABTEST_TMP/server.log" >&2; return 1; }
 }
 work="$ABTEST_TMP/branch-bench"
 mkdir -p "$work"
@@ -38,12 +39,13 @@ tps() {  # tps SCRIPT_OR_BUILTIN...
     abtest_as_postgres "$ABTEST_PG_BIN/pgbench" -n -c 2 -j 2 -T "$SECONDS_PER_RUN" "$@" postgres 2>&1 |
         sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
 }
+warm_up() { abtest_as_postgres "$ABTEST_PG_BIN/pgbench" -n -c 2 -j 2 -T 3 "$@" postgres >/dev/null 2>&1; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print "n/a"}'; }
 
 abtest_header "setup: pgbench -i -s 10 (1M accounts)"
 abtest_as_postgres "$ABTEST_PG_BIN/pgbench" -i -q -s 10 postgres >/dev/null 2>&1
-abtest_psql -q <<'SQL'
+abtest_psql -q >/dev/null <<'SQL'
 CREATE EXTENSION abtest;
 SELECT ab_create_experiment('bench_enter', ARRAY['control', 'treatment']);
 SELECT ab_configure('bench_enter', sticky => false);
@@ -54,8 +56,10 @@ abtest_header "1. pgbench -S: abtest preloaded and unused, against no abtest ($R
 with=() without=()
 for _ in $(seq 1 "$ROUNDS"); do
     restart_with_preload ''
+    warm_up -S
     without+=("$(tps -S)")
     restart_with_preload 'abtest'
+    warm_up -S
     with+=("$(tps -S)")
 done
 tps_without="$(median "${without[@]}")"
@@ -75,6 +79,7 @@ for fn in ab_enter ab_route_user; do
 done
 chmod -R a+rX "$work"
 entered=() routed=()
+warm_up -f "$work/ab_route_user.sql"
 for _ in $(seq 1 "$ROUNDS"); do
     routed+=("$(tps -f "$work/ab_route_user.sql")")
     entered+=("$(tps -f "$work/ab_enter.sql")")
@@ -87,33 +92,33 @@ per_statement_us="$(awk -v e="$tps_entered" -v r="$tps_routed" 'BEGIN {printf "%
 queries="$(abtest_psql -Atc "SELECT sum(query_count) FROM ab_branch_metrics('bench_enter')")"
 echo "ab_route_user: ${routed[*]} tps; ab_enter: ${entered[*]} tps; ratio $entered_ratio; $per_statement_us µs per statement; $queries statements measured"
 
-abtest_header "3. a planner setting on a 1M-row table, and an A/A, read with ab_compare_queries"
-abtest_psql -q <<'SQL'
+abtest_header "3. a planner setting on a 200,000-row table, and an A/A, read with ab_compare_queries"
+abtest_psql -q >/dev/null <<'SQL'
 CREATE TABLE orders AS
-  SELECT g AS id, (g % 50000) AS customer_id, (random() * 100)::numeric(8, 2) AS amount,
+  SELECT g AS id, (g % 10000) AS customer_id, (random() * 100)::numeric(8, 2) AS amount,
          now() - (g % 1000) * interval '1 hour' AS placed_at
-    FROM generate_series(1, 1000000) g;
+    FROM generate_series(1, 200000) g;
 CREATE INDEX ON orders (customer_id);
 ANALYZE orders;
 -- The change under test: the index scans turned off, as if the index were dropped.
 SELECT ab_create_experiment('no_index', ARRAY['baseline', 'seqscan']);
-SELECT ab_configure('no_index', sticky => false);
+SELECT ab_configure('no_index', sticky => false, min_sample_size => 30);
 SELECT ab_set_branch_settings('no_index', 'seqscan', '{"enable_indexscan": false, "enable_bitmapscan": false}');
 SELECT ab_start('no_index');
 -- A/A: two branches with the same (empty) settings.
 SELECT ab_create_experiment('same', ARRAY['a', 'b']);
-SELECT ab_configure('same', sticky => false);
+SELECT ab_configure('same', sticky => false, min_sample_size => 30);
 SELECT ab_start('same');
 SQL
 for exp in no_index same; do
     cat >"$work/$exp.sql" <<EOS
 \\set uid random(1, 1000000)
-\\set customer random(0, 49999)
+\\set customer random(0, 9999)
 BEGIN;
 SELECT ab_enter('$exp', :uid::text);
 SELECT sum(amount) FROM orders WHERE customer_id = :customer;
 SELECT count(*) FROM orders WHERE customer_id = :customer AND amount > 50;
-SELECT id FROM orders WHERE id = :customer + 1;
+SELECT bbalance FROM pgbench_branches WHERE bid = 1;
 COMMIT;
 EOS
 done
@@ -125,8 +130,13 @@ compare_sql="SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 60) AS query, c
        round(relative_change::numeric, 3) AS relative_change, to_char(p_value, '9.9EEEE') AS p_value,
        to_char(adjusted_p_value, '9.9EEEE') AS adjusted, is_significant
   FROM ab_compare_queries(:'exp', :'a', :'b') ORDER BY query"
-no_index_table="$(abtest_psql -v exp=no_index -v a=baseline -v b=seqscan --pset=format=markdown <<<"$compare_sql")"
-same_table="$(abtest_psql -v exp=same -v a=a -v b=b --pset=format=markdown <<<"$compare_sql")"
+markdown() {  # markdown EXPERIMENT A B: ab_compare_queries as a markdown table
+    abtest_psql -q -A -F ' | ' -P footer=off -v exp="$1" -v a="$2" -v b="$3" <<<"$compare_sql" |
+        awk 'NR == 1 {print "| " $0 " |"; n = split($0, c, " \\| "); s = "|"; for (i = 0; i < n; i++) s = s "---|"; print s; next}
+             {print "| " $0 " |"}'
+}
+no_index_table="$(markdown no_index baseline seqscan)"
+same_table="$(markdown same a b)"
 echo "$no_index_table"
 echo "$same_table"
 
@@ -144,7 +154,7 @@ echo "$same_table"
     echo
     echo "Rounds: without abtest ${without[*]}; with ${with[*]}; ab_route_user ${routed[*]}; ab_enter ${entered[*]} tps."
     echo
-    echo "## \`enable_indexscan = off, enable_bitmapscan = off\` in branch \`seqscan\` (1M orders, index on customer_id)"
+    echo "## \`enable_indexscan = off, enable_bitmapscan = off\` in branch \`seqscan\` (200,000 orders, index on customer_id; min_sample_size 30)"
     echo
     echo "$no_index_table"
     echo
