@@ -16,6 +16,7 @@ $old->safe_psql('postgres', q{
 	                            'dumped and restored', 'team', ARRAY['t1']);
 	SELECT ab_configure('kept', excluded_groups => ARRAY['staff'], min_sample_size => 500, salt => 'kept-salt');
 	SELECT ab_set_assignment('kept', 'percentage', '{"coverage": 60}');
+	SELECT ab_set_branch_settings('kept', 'treatment', '{"work_mem": "32MB", "search_path": "shop, public"}');
 	SELECT ab_start('kept');
 	SELECT ab_create_experiment('plain', ARRAY['a', 'b']);
 	SELECT ab_start('plain');
@@ -53,8 +54,8 @@ $new->safe_psql('postgres', 'DROP EXTENSION abtest; CREATE DATABASE restored');
 $new->command_ok([ 'pg_restore', '-d', $new->connstr('restored'), $dump ], 'pg_restore into a new cluster');
 
 my $catalog = q{
-	SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', id, name, state, branches, allocation, salt,
-	                         strategy, strategy_params, excluded_groups, is_default), E'\n' ORDER BY name)
+	SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', id, name, state, branches, allocation, salt,
+	                         strategy, strategy_params, excluded_groups, is_default, branch_settings), E'\n' ORDER BY name)
 	  FROM abtest.experiment_overview};
 is($new->safe_psql('restored', $catalog), $old->safe_psql('postgres', $catalog), 'the catalog is equal');
 my $log = q{SELECT md5(string_agg(format('%s|%s|%s|%s', experiment_id, user_id, branch, assigned_at), ','
