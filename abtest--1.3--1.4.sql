@@ -8,3 +8,23 @@
 ALTER TABLE abtest.experiments ENABLE ALWAYS TRIGGER experiments_changed;
 ALTER TABLE abtest.branches ENABLE ALWAYS TRIGGER branches_changed;
 ALTER TABLE abtest.forced_users ENABLE ALWAYS TRIGGER forced_users_changed;
+
+-- More than one primary (issue #14, part 3) -----------------------------------------
+-- Experiments defined once, on a control primary, reach the others through a
+-- publication of the catalog (README, "More than one server"). Everything of this block
+-- is for that.
+
+-- The apply worker of a subscription fires row triggers only, never statement triggers
+-- (PostgreSQL's documentation, Logical Replication, Architecture): the statement
+-- triggers above cover the initial copy and TRUNCATE,
+-- these cover every INSERT, UPDATE and DELETE applied. Enabled for the replica role only,
+-- so an ordinary session still pays for one statement trigger, not one per row.
+CREATE TRIGGER experiments_replicated AFTER INSERT OR UPDATE OR DELETE ON abtest.experiments
+    FOR EACH ROW EXECUTE FUNCTION abtest.catalog_changed();
+CREATE TRIGGER branches_replicated AFTER INSERT OR UPDATE OR DELETE ON abtest.branches
+    FOR EACH ROW EXECUTE FUNCTION abtest.catalog_changed();
+CREATE TRIGGER forced_users_replicated AFTER INSERT OR UPDATE OR DELETE ON abtest.forced_users
+    FOR EACH ROW EXECUTE FUNCTION abtest.catalog_changed();
+ALTER TABLE abtest.experiments ENABLE REPLICA TRIGGER experiments_replicated;
+ALTER TABLE abtest.branches ENABLE REPLICA TRIGGER branches_replicated;
+ALTER TABLE abtest.forced_users ENABLE REPLICA TRIGGER forced_users_replicated;

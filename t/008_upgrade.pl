@@ -71,8 +71,9 @@ is($node->safe_psql('postgres', q{
 	SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
 	 WHERE tgrelid IN ('abtest.experiments'::regclass, 'abtest.branches'::regclass,
 	                   'abtest.forced_users'::regclass) AND NOT tgisinternal}),
-	'branches_changed:A,experiments_changed:A,forced_users_changed:A',
-	'the catalog triggers fire in every replication role');
+	'branches_changed:A,branches_replicated:R,experiments_changed:A,experiments_replicated:R,'
+	  . 'forced_users_changed:A,forced_users_replicated:R',
+	'the catalog triggers fire in every replication role, per row in a subscriber\'s apply worker');
 
 # The outcome analysis of 1.3 reads the log that 1.0 wrote.
 $node->safe_psql('postgres', q{
