@@ -10,7 +10,8 @@ DATA = $(wildcard abtest--*.sql)
 
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
 # The glue by role: sql/ (SQL entry points), shmem/ (shared memory), worker/ (the flush
-# worker and what it runs), catalog/ (the catalog and each backend's compiled copy).
+# worker and what it runs), catalog/ (the catalog and each backend's compiled copy),
+# merge/ (the counters of several primaries, merged for an analysis).
 GLUE_SRCS = $(sort $(wildcard src/glue/*.cpp src/glue/*/*.cpp))
 CORE_OBJS = $(CORE_SRCS:.cpp=.o)
 OBJS = $(CORE_OBJS) $(GLUE_SRCS:.cpp=.o)
