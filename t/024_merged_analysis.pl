@@ -159,6 +159,16 @@ for my $call (@calls)
 	$merged{"$function($args)"} = $merged_rows;
 }
 
+# The persisted counters have the shape of the export too: once the flush worker has
+# written them, they analyse like the live export.
+$east->poll_query_until('postgres', q{
+	SELECT (SELECT (sum(query_count), sum(exposures), sum(assigned_users)) FROM abtest.branch_metrics)
+	     = (SELECT (sum(query_count), sum(exposures), sum(assigned_users)) FROM abtest.branch_metrics_export)})
+  or die 'the flush worker did not write the counters';
+same_rows('abtest.branch_metrics, as of the last flush, is a source like the live export',
+	rows($east, q{ab_compare_all('split', '{abtest.branch_metrics, west.branch_metrics_export}')}),
+	$merged{q{ab_compare_all('split')}});
+
 # Percentiles come from the summed histograms: exactly those of the whole.
 my $whole_metrics = rows($whole, q{ab_branch_metrics('split')});
 my $merged_metrics = $merged{q{ab_branch_metrics('split')}};
