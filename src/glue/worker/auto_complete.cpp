@@ -31,10 +31,10 @@ void Complete(const std::string& name, const std::optional<std::string>& winner)
 // does not complete experiments itself: it would change its copy of the catalog alone,
 // on its own share of the traffic. The control primary decides, and its change arrives.
 bool CatalogIsSubscribed() {
-  return catalog::QueryAsOwner("SELECT 'subscribed' FROM pg_catalog.pg_subscription_rel "
-                               "WHERE srrelid = 'abtest.experiments'::pg_catalog.regclass LIMIT 1",
-                               {})
-      .has_value();
+  const char* sql =
+      "SELECT 'subscribed' FROM pg_catalog.pg_subscription_rel "
+      "WHERE srrelid = 'abtest.experiments'::pg_catalog.regclass LIMIT 1";
+  return catalog::QueryAsOwner(sql, {}).has_value();
 }
 
 // A body for RunGuarded, which turns exceptions into PostgreSQL errors after the C++
