@@ -9,6 +9,158 @@ ALTER TABLE abtest.experiments ENABLE ALWAYS TRIGGER experiments_changed;
 ALTER TABLE abtest.branches ENABLE ALWAYS TRIGGER branches_changed;
 ALTER TABLE abtest.forced_users ENABLE ALWAYS TRIGGER forced_users_changed;
 
+-- Database branches: each branch may carry settings (a planner setting, a search path,
+-- a statement timeout) that ab_enter applies to the rest of a transaction, like SET LOCAL.
+ALTER TABLE abtest.branches
+    ADD COLUMN settings jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object');
+COMMENT ON COLUMN abtest.branches.settings IS
+    'Parameters ab_enter sets for the rest of the transaction (ab_set_branch_settings)';
+
+-- The overview gains each branch's settings (at its end, so the view can be replaced):
+-- an object from branch name to settings, with only the branches that have some.
+CREATE OR REPLACE VIEW abtest.experiment_overview AS
+SELECT e.id, e.name, e.description, e.owner, e.tags, e.state,
+       array_agg(b.name ORDER BY b.position) AS branches,
+       array_agg(b.allocation ORDER BY b.position) AS allocation,
+       e.created_at, e.started_at, e.completed_at, e.winner,
+       e.sticky, e.allow_reassignment, e.included_groups, e.excluded_groups,
+       e.min_sample_size, e.confidence_level, e.auto_complete, e.max_duration,
+       e.salt, e.strategy, e.strategy_params, e.is_default,
+       e.condition, e.namespace, e.namespace_range,
+       (SELECT jsonb_object_agg(f.user_id, f.branch) FROM abtest.forced_users f
+         WHERE f.experiment_id = e.id) AS forced_users,
+       coalesce(jsonb_object_agg(b.name, b.settings) FILTER (WHERE b.settings <> '{}'), '{}')
+         AS branch_settings
+  FROM abtest.experiments e
+  JOIN abtest.branches b ON b.experiment_id = e.id
+ GROUP BY e.id;
+
+CREATE FUNCTION ab_set_branch_settings(experiment text, branch text, settings jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'ab_set_branch_settings' LANGUAGE C VOLATILE;
+CREATE FUNCTION ab_enter(experiment text, user_id text, groups text[] DEFAULT '{}',
+                         attributes jsonb DEFAULT '{}', session_id text DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'ab_enter' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION ab_leave() RETURNS void
+    AS 'MODULE_PATHNAME', 'ab_leave' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- ab_enter and ab_leave are routing, for every role like ab_route_user; a branch's
+-- settings are chosen by whoever manages experiments.
+REVOKE EXECUTE ON FUNCTION ab_set_branch_settings(text, text, jsonb) FROM PUBLIC;
+
+-- Monitoring (issue #14) ------------------------------------------------------------
+-- Two values the Prometheus exporter (monitoring/postgres_exporter.yaml) needs and 1.3
+-- did not return, each a new last column:
+--   ab_sticky_cache_stats().oldest_queued   when the oldest assignment still waiting for
+--                                           a flush worker was queued (NULL: none waits),
+--                                           the worker's lag;
+--   ab_branch_metrics().latency_sum_ms      the exact sum of the recorded latencies: an
+--                                           average times a count can come out one unit
+--                                           in the last place lower after a 0 ms query,
+--                                           and a Prometheus counter must never decrease.
+-- A function's result type changes only by DROP and CREATE (with the view over the
+-- first): the grants that admins gave are kept, as for ab_configure in 1.2.
+SELECT pg_catalog.set_config('abtest_upgrade.' || what, coalesce((
+           SELECT string_agg(a.grantee::regrole::text, ', ')
+             FROM pg_proc p, aclexplode(p.proacl) a
+            WHERE p.oid = pg_catalog.to_regprocedure(signature) AND a.privilege_type = 'EXECUTE'
+              AND a.grantee <> 0 AND a.grantee <> p.proowner), ''), true)
+  FROM (VALUES ('stats_grantees', 'ab_sticky_cache_stats()'),
+               ('branch_metrics_grantees', 'ab_branch_metrics(text)')) AS f(what, signature);
+SELECT pg_catalog.set_config('abtest_upgrade.stats_view_grantees', coalesce(string_agg(a.grantee::regrole::text, ', '), ''), true)
+  FROM pg_class c, aclexplode(c.relacl) a
+ WHERE c.oid = 'abtest.sticky_cache_stats'::regclass AND a.privilege_type = 'SELECT'
+   AND a.grantee <> 0 AND a.grantee <> c.relowner;
+
+DROP VIEW abtest.sticky_cache_stats;
+DROP FUNCTION ab_sticky_cache_stats();
+CREATE FUNCTION ab_sticky_cache_stats(
+    OUT entries bigint, OUT capacity bigint, OUT hits bigint, OUT misses bigint, OUT log_lookups bigint,
+    OUT evictions bigint, OUT queued bigint, OUT flushed bigint, OUT sync_writes bigint,
+    OUT last_flush timestamptz, OUT oldest_queued timestamptz)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+-- The sticky cache, cluster-wide: its fill, hit rate, log lookups, evictions and the
+-- write-behind queue (queued - flushed = waiting to be written, since oldest_queued).
+CREATE VIEW abtest.sticky_cache_stats AS SELECT * FROM ab_sticky_cache_stats();
+
+DROP FUNCTION ab_branch_metrics(text);
+CREATE FUNCTION ab_branch_metrics(experiment text)
+    RETURNS TABLE(branch text, query_count bigint, success_count bigint, failure_count bigint,
+                  success_rate double precision, error_rate double precision, avg_latency_ms double precision,
+                  min_latency_ms double precision, max_latency_ms double precision,
+                  p50_latency_ms double precision, p95_latency_ms double precision,
+                  p99_latency_ms double precision, first_query timestamptz, last_query timestamptz,
+                  exposures bigint, assigned_users bigint, latency_sum_ms double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+
+REVOKE EXECUTE ON FUNCTION ab_sticky_cache_stats(), ab_branch_metrics(text) FROM PUBLIC;
+REVOKE ALL ON abtest.sticky_cache_stats FROM PUBLIC;
+DO $$
+BEGIN
+    IF current_setting('abtest_upgrade.stats_grantees') <> '' THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ab_sticky_cache_stats() TO %s',
+                       current_setting('abtest_upgrade.stats_grantees'));
+    END IF;
+    IF current_setting('abtest_upgrade.branch_metrics_grantees') <> '' THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION ab_branch_metrics(text) TO %s',
+                       current_setting('abtest_upgrade.branch_metrics_grantees'));
+    END IF;
+    IF current_setting('abtest_upgrade.stats_view_grantees') <> '' THEN
+        EXECUTE format('GRANT SELECT ON abtest.sticky_cache_stats TO %s',
+                       current_setting('abtest_upgrade.stats_view_grantees'));
+    END IF;
+END
+$$;
+
+-- Per-query metrics of database branches (issue #13) -------------------------------
+-- What each statement of a transaction marked by ab_enter cost, per (experiment, branch,
+-- query id): kept in shared memory (abtest.max_tracked_queries entries, the least used
+-- evicted), written here by the flush worker with the branch metrics, merged back after
+-- a restart, cleared with them. queryid is PostgreSQL's (join pg_stat_statements on it
+-- for the normalized text); query is the raw text of the first statement seen with it.
+CREATE TABLE abtest.query_metrics (
+    experiment_id     uuid NOT NULL REFERENCES abtest.experiments (id) ON DELETE CASCADE,
+    branch            text NOT NULL,
+    queryid           bigint NOT NULL,
+    query             text,
+    calls             bigint NOT NULL,
+    failures          bigint NOT NULL,
+    -- of the successful calls' latency in ms, and of its natural log (Welford: m2 is the
+    -- sum of squared deviations from the mean)
+    latency_sum       double precision NOT NULL,
+    latency_mean      double precision NOT NULL,
+    latency_m2        double precision NOT NULL,
+    log_latency_sum   double precision NOT NULL,
+    log_latency_mean  double precision NOT NULL,
+    log_latency_m2    double precision NOT NULL,
+    min_latency_ms    double precision,
+    max_latency_ms    double precision,
+    latency_histogram bigint[] NOT NULL,
+    usage             double precision NOT NULL,  -- the eviction score
+    updated_at        timestamptz NOT NULL,
+    PRIMARY KEY (experiment_id, branch, queryid)
+);
+COMMENT ON TABLE abtest.query_metrics IS
+    'Per-query metrics of database branches as of the last flush; read ab_query_metrics() for live values';
+SELECT pg_catalog.pg_extension_config_dump('abtest.query_metrics', '');
+REVOKE ALL ON abtest.query_metrics FROM PUBLIC;
+
+CREATE FUNCTION ab_query_metrics(experiment text)
+    RETURNS TABLE(branch text, queryid bigint, query text, calls bigint, failures bigint,
+                  mean_ms double precision, stddev_ms double precision, p50_ms double precision,
+                  p95_ms double precision, p99_ms double precision)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION ab_compare_queries(experiment text, branch_a text, branch_b text)
+    RETURNS TABLE(queryid bigint, query text, calls_a bigint, calls_b bigint, mean_ms_a double precision,
+                  mean_ms_b double precision, p95_ms_a double precision, p95_ms_b double precision,
+                  relative_change double precision, p_value double precision,
+                  adjusted_p_value double precision, is_significant boolean)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+CREATE FUNCTION ab_query_metrics_stats(
+    OUT entries bigint, OUT entries_all_databases bigint, OUT capacity bigint, OUT evicted bigint,
+    OUT evictions bigint, OUT not_counted bigint)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ab_query_metrics(text), ab_compare_queries(text, text, text), ab_query_metrics_stats()
+    FROM PUBLIC;
+
 -- More than one primary (issue #14, part 3) -----------------------------------------
 -- Experiments defined once, on a control primary, reach the others through a
 -- publication of the catalog (README, "More than one server"). Everything of this block
@@ -57,7 +209,7 @@ CREATE FUNCTION ab_branch_metrics(experiment text, sources regclass[])
                   min_latency_ms double precision, max_latency_ms double precision,
                   p50_latency_ms double precision, p95_latency_ms double precision,
                   p99_latency_ms double precision, first_query timestamptz, last_query timestamptz,
-                  exposures bigint, assigned_users bigint)
+                  exposures bigint, assigned_users bigint, latency_sum_ms double precision)
     AS 'MODULE_PATHNAME', 'ab_branch_metrics' LANGUAGE C VOLATILE;
 CREATE FUNCTION ab_event_metrics(experiment text, sources regclass[])
     RETURNS TABLE(branch text, event_name text, count bigint, sum double precision, mean double precision,

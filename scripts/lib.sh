@@ -43,7 +43,7 @@ abtest_ensure_deps() {
         g++ make clang libclang-rt-14-dev python3-scipy python3-xxhash
         chromium python3-pil fonts-dejavu-core
         pgbouncer python3-psycopg python3-psycopg-pool python3-flask
-        prometheus-postgres-exporter postgresql-client-15)
+        prometheus-postgres-exporter python3-yaml postgresql-client-15)
     local missing=() p
     for p in "${pkgs[@]}"; do
         _abtest_installed "$p" || missing+=("$p")

@@ -25,6 +25,8 @@ SELECT ab_record_query('m', 'fast', 0, false);  -- 0 ms is a valid latency
 SELECT branch, query_count, success_count, failure_count, success_rate, error_rate, avg_latency_ms,
        min_latency_ms, max_latency_ms, first_query IS NOT NULL AS has_first, last_query >= first_query AS ordered
   FROM ab_branch_metrics('m');
+-- The exact sum of the latencies (1.4), which a monitoring counter can follow.
+SELECT branch, latency_sum_ms FROM ab_branch_metrics('m');
 
 -- Percentiles within 2% of the exact nearest-rank ones (percentile_disc).
 SELECT m.branch,

@@ -39,6 +39,9 @@ SELECT ab_eval_condition('{"country": "DE"}', '{"country": "DE"}') AS condition_
        ab_growthbook_hash('seed', 'u1', 2) BETWEEN 0 AND 1 AS hashed;
 -- It records outcomes, too.
 SELECT ab_record_query('priv', 'control', 12.5, true), ab_record_event('priv', 'treatment', 'purchase', 20);
+-- It enters a database branch: ab_enter sets only what any session may SET.
+SELECT ab_enter('priv', 'u3') IS NOT NULL AS entered_a_branch;
+SELECT ab_leave();
 -- and is refused everything else.
 SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
   $q$SELECT ab_create_experiment('mine', ARRAY['a', 'b'])$q$,
@@ -62,6 +65,10 @@ SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
   $q$SELECT * FROM ab_srm('priv')$q$,
   $q$SELECT ab_sample_size(0.1, 0.01)$q$,
   $q$SELECT * FROM ab_report('priv')$q$,
+  $q$SELECT * FROM ab_query_metrics('priv')$q$,
+  $q$SELECT * FROM ab_compare_queries('priv', 'control', 'treatment')$q$,
+  $q$SELECT * FROM ab_query_metrics_stats()$q$,
+  $q$SELECT * FROM abtest.query_metrics$q$,
   $q$SELECT * FROM ab_compare('priv', 'control', 'treatment', '{}')$q$,
   $q$SELECT * FROM ab_srm('priv', '{}')$q$,
   $q$SELECT * FROM ab_export_branch_metrics()$q$,
@@ -70,6 +77,7 @@ SELECT s AS statement, sqlstate_of(s) AS result FROM unnest(ARRAY[
   $q$SELECT ab_force('priv', 'u1', 'treatment')$q$,
   $q$SELECT ab_unforce('priv', 'u1')$q$,
   $q$SELECT * FROM ab_explain('priv', 'u1')$q$,
+  $q$SELECT ab_set_branch_settings('priv', 'control', '{"work_mem": "64MB"}')$q$,
   $q$SELECT * FROM abtest.forced_users$q$,
   $q$SELECT * FROM abtest.namespace_overview$q$,
   $q$SELECT * FROM abtest.branch_metrics$q$,

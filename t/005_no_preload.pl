@@ -17,7 +17,8 @@ for my $call (
 	q{SELECT ab_route_user('e', 'u1')},
 	q{SELECT ab_route_default('u1')},
 	q{SELECT ab_bucket('e', 'u1')},
-	q{SELECT * FROM abtest.sticky_cache_stats})
+	q{SELECT * FROM abtest.sticky_cache_stats},
+	q{SELECT * FROM ab_query_metrics_stats()})
 {
 	my ($ret, $stdout, $stderr) = $node->psql('postgres', "\\set VERBOSITY verbose\n$call");
 	isnt($ret, 0, "refused: $call");

@@ -26,7 +26,16 @@ $node->safe_psql('postgres', q{
 	GRANT EXECUTE ON FUNCTION ab_configure(text, boolean, text[], text[], bigint, double precision, boolean,
 	                                       boolean, interval, text) TO upgrade_admin;
 	SELECT ab_configure('up', min_sample_size => 200);
+	GRANT USAGE ON SCHEMA abtest TO upgrade_admin;
+	GRANT SELECT ON abtest.sticky_cache_stats TO upgrade_admin;
+	GRANT EXECUTE ON FUNCTION ab_sticky_cache_stats(), ab_branch_metrics(text) TO upgrade_admin;
 });
+# 1.4 returns a column more from both (oldest_queued, latency_sum_ms): this build
+# gives a 1.0 catalog the rows it declares.
+is($node->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM abtest.sticky_cache_stats) || ' ' ||
+	       (SELECT string_agg(branch || ':' || query_count, ',') FROM ab_branch_metrics('up'))}),
+	'1 control:500,treatment:0', 'this build reads the statistics of a 1.0 catalog');
 is($node->safe_psql('postgres', q{SELECT min_sample_size FROM abtest.experiments WHERE name = 'up'}), '200',
 	'this build configures a 1.0 catalog');
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.0',
@@ -66,6 +75,16 @@ is($node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE ab_route_user('up', user_id) <> branch}),
 	'0', 'sticky users keep their branch whatever the new condition says');
 
+# 1.4: the statistics have their new columns, and the grants on them survive.
+is($node->safe_psql('postgres', q{
+	SELECT (SELECT latency_sum_ms FROM ab_branch_metrics('up') WHERE branch = 'control') || ' ' ||
+	       (SELECT (oldest_queued IS NULL)::text FROM abtest.sticky_cache_stats) || ' ' ||
+	       concat_ws(',', has_function_privilege('upgrade_admin', 'ab_sticky_cache_stats()', 'EXECUTE'),
+	                 has_function_privilege('upgrade_admin', 'ab_branch_metrics(text)', 'EXECUTE'),
+	                 has_table_privilege('upgrade_admin', 'abtest.sticky_cache_stats', 'SELECT'),
+	                 has_function_privilege('public', 'ab_branch_metrics(text)', 'EXECUTE'))}),
+	'125250 true t,t,t,f', 'latency_sum_ms and oldest_queued are there, the grants on them kept, none for PUBLIC');
+
 # 1.4: the catalog's invalidation triggers fire on a logical-replication subscriber too.
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
@@ -74,6 +93,12 @@ is($node->safe_psql('postgres', q{
 	'branches_changed:A,branches_replicated:R,experiments_changed:A,experiments_replicated:R,'
 	  . 'forced_users_changed:A,forced_users_replicated:R',
 	'the catalog triggers fire in every replication role, per row in a subscriber\'s apply worker');
+
+# 1.4: per-query metrics of database branches have their table, dumped with the catalog.
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM ab_query_metrics('up')}) . ' ' . $node->safe_psql('postgres', q{
+	SELECT 'abtest.query_metrics'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'abtest'}),
+	'0 t', 'the update creates abtest.query_metrics, registered for pg_dump');
 
 # The outcome analysis of 1.3 reads the log that 1.0 wrote.
 $node->safe_psql('postgres', q{

@@ -18,7 +18,7 @@ use AbtestNode;
 my $calls = $ENV{ABTEST_FUZZ_CALLS} // 100_000;
 srand($ENV{ABTEST_FUZZ_SEED} // 20261125);
 
-my $node = AbtestNode::new_node('sql_fuzz', conf => "abtest.max_experiments = 256\n");
+my $node = AbtestNode::new_node('sql_fuzz', conf => "abtest.max_experiments = 256\nabtest.max_tracked_queries = 20\n");
 my $started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 
 # Values by SQL type, written as SQL expressions. Heavy ones (megabytes, 100,000
@@ -101,6 +101,12 @@ my %pool = (
 		q{'sum'}, q{repeat('m', 200)}, q{repeat('m', 201)}, q{'it''s'}, q{E'\\xff'} ],
 	aggregation => [ 'NULL', q{'sum'}, q{'count'}, q{'any'}, q{'max'}, q{'avg'}, q{''}, q{'SUM'} ],
 	role => [ 'NULL', q{'goal'}, q{'guardrail'}, q{'secondary'}, q{'primary'}, q{''} ],
+	# Database branches (1.4): settings valid and not (none that would disturb the run).
+	settings => [ 'NULL', q{'{}'}, q{'{"work_mem": "64MB"}'}, q{'{"work_mem": "lots"}'}, q{'{"enable_seqscan": false}'},
+		q{'{"random_page_cost": 1e308}'}, q{'{"random_page_cost": -1}'}, q{'{"role": "postgres"}'},
+		q{'{"shared_buffers": "1GB"}'}, q{'{"log_min_duration_statement": 0}'}, q{'{"nope": 1}'}, q{'{"fz.x": "y"}'},
+		q{'{"": "x"}'}, q{'{"work_mem": ""}'}, q{'{"work_mem": null}'}, q{'{"work_mem": [1]}'}, q{'[1]'}, q{'"s"'},
+		q{'{"abtest.track_nested": "on"}'}, $long_value, $many_keys, $deep_object ],
 	kept_experiment => [ q{'fz'}, q{'fz_loose'} ],
 	kept_branch => [ q{'control'}, q{'treatment'} ],
 	event => [ q{'revenue'}, q{'signup'} ],
@@ -181,6 +187,18 @@ my @functions = (
 	[ 'ab_analyze_over_time', qw(experiment metric interval) ],
 	[ 'ab_analyze_over_time', qw(kept_experiment metric) ],
 	[ 'ab_report_html', qw(experiment) ],
+	# Database branches (1.4).
+	[ 'ab_set_branch_settings', qw(experiment branch settings) ],
+	[ 'ab_set_branch_settings', qw(kept_experiment kept_branch settings) ],
+	[ 'ab_enter', qw(experiment text text_array jsonb text) ],
+	[ 'ab_enter', qw(kept_experiment text) ],
+	[ 'ab_leave' ],
+	# Per-query metrics of database branches (1.4): fed by the statements of the run itself
+	# once an ab_enter succeeded (abtest.track_nested is on for it, see below).
+	[ 'ab_query_metrics', qw(experiment) ],
+	[ 'ab_compare_queries', qw(experiment branch branch) ],
+	[ 'ab_compare_queries', qw(kept_experiment kept_branch kept_branch) ],
+	[ 'ab_query_metrics_stats' ],
 	# Edges of every number into counters that exist, and comparisons of what they hold.
 	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],
 	[ 'ab_record_query', qw(kept_experiment kept_branch float8 bool) ],
@@ -322,9 +340,11 @@ $node->safe_psql('postgres', q{
 	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_branch_metrics(%L, %L)', e.name, '{fz_export}'));
 	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_compare_all(%L, %L)', e.name, '{fz_export}'));
 	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_srm(%L, %L)', e.name, '{fz_export}'));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_query_metrics(%L)', e.name));
 	        FOR pair IN SELECT a.name AS a, b.name AS b FROM abtest.branches a JOIN abtest.branches b USING (experiment_id)
 	                     WHERE experiment_id = e.id AND a.name <> b.name LOOP
 	            RETURN QUERY SELECT * FROM fuzz_values(format('ab_compare(%L, %L, %L)', e.name, pair.a, pair.b));
+	            RETURN QUERY SELECT * FROM fuzz_values(format('ab_compare_queries(%L, %L, %L)', e.name, pair.a, pair.b));
 	            FOR ev IN SELECT DISTINCT event_name FROM ab_event_metrics(e.name) LOOP
 	                RETURN QUERY SELECT * FROM fuzz_values(
 	                    format('ab_compare_event(%L, %L, %L, %L)', e.name, pair.a, pair.b, ev));
@@ -333,12 +353,14 @@ $node->safe_psql('postgres', q{
 	    END LOOP;
 	    RETURN QUERY SELECT * FROM fuzz_values('ab_all_summaries()');
 	    RETURN QUERY SELECT * FROM fuzz_values('ab_stats()');
+	    RETURN QUERY SELECT * FROM fuzz_values('ab_query_metrics_stats()');
 	END
 	$$;
 	-- A float8 that is NaN or infinite becomes a JSON string; a report line spells it out.
 	-- An error of any of these functions is a finding too.
 	CREATE TABLE fuzz_findings (after_call bigint, source text, key text, value text);
 	CREATE TABLE fuzz_checks (after_call bigint, n_values bigint, comparisons bigint, event_comparisons bigint,
+	                          query_rows bigint, query_comparisons bigint,
 	                          report_lines bigint);
 	CREATE FUNCTION fuzz_check(checked_after bigint) RETURNS void LANGUAGE plpgsql AS $$
 	BEGIN
@@ -348,11 +370,13 @@ $node->safe_psql('postgres', q{
 	       WHERE CASE WHEN key = 'error' THEN true
 	                  WHEN key = 'line' THEN value #>> '{}' ~* '\m(-?inf(inity)?|nan)\M'
 	                  ELSE jsonb_typeof(value) = 'string' AND value #>> '{}' IN ('NaN', 'Infinity', '-Infinity')
-	                       AND key NOT IN ('branch', 'branch_a', 'branch_b', 'event_name', 'experiment', 'best_branch')
+	                       AND key NOT IN ('branch', 'branch_a', 'branch_b', 'event_name', 'experiment', 'best_branch', 'query')
 	                  END;
 	    INSERT INTO fuzz_checks
 	      SELECT checked_after, count(*), count(*) FILTER (WHERE source LIKE 'ab_compare(%' AND key = 'p_value'),
 	             count(*) FILTER (WHERE source LIKE 'ab_compare_event(%' AND key = 'p_value'),
+	             count(*) FILTER (WHERE source LIKE 'ab_query_metrics(%' AND key = 'calls'),
+	             count(*) FILTER (WHERE source LIKE 'ab_compare_queries(%' AND key = 'p_value'),
 	             count(*) FILTER (WHERE source LIKE 'ab_report(%')
 	        FROM outputs;
 	    DROP TABLE outputs;
@@ -393,7 +417,10 @@ $node->safe_psql('postgres', "COPY fuzz_calls (statement) FROM '$file'");
 is($node->safe_psql('postgres', 'SELECT count(*) FROM fuzz_calls'), $calls, "$calls generated calls loaded");
 
 my ($stdout, $stderr);
-my $ran = $node->psql('postgres', 'SET statement_timeout = 0; SELECT fuzz_run()',
+# Nested statements are measured: after a successful ab_enter, every call of the run (a
+# statement inside fuzz_run, failing ones in their subtransaction's abort) is recorded
+# into the branch and the query store, which fills up (20 entries) and evicts.
+my $ran = $node->psql('postgres', 'SET statement_timeout = 0; SET abtest.track_nested = on; SELECT fuzz_run()',
 	stdout => \$stdout, stderr => \$stderr, timeout => 1800);
 is($ran, 0, 'the run finished in one session (no backend died)') or diag($stderr);
 is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started, 'the server never restarted');
@@ -408,6 +435,13 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM fuzz_calls WHERE sqlstate
 my $log = slurp_file($node->logfile);
 unlike($log, qr/PANIC|server process .* was terminated|TRAP:|unknown C\+\+ exception/, 'no crash, no stray exception');
 
+# The query store's rows seen by the checks during the run (clears take them all away at
+# its commit), and what eviction took.
+diag('figures: query store: ' . $node->safe_psql('postgres', q{
+	SELECT format('%s rows of ab_query_metrics and %s query comparisons checked; %s entries evicted in %s batches, %s statements not counted',
+	              (SELECT sum(query_rows) FROM fuzz_checks), (SELECT sum(query_comparisons) FROM fuzz_checks),
+	              evicted, evictions, not_counted)
+	  FROM ab_query_metrics_stats()}));
 my $outcomes = $node->safe_psql('postgres', q{
 	SELECT string_agg(sqlstate || ' ' || n, ', ' ORDER BY n DESC) FROM (
 	  SELECT sqlstate, count(*) AS n FROM fuzz_calls GROUP BY sqlstate) s});

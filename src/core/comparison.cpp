@@ -29,13 +29,14 @@ double PreviousAt(const std::vector<double>& values, std::size_t i) { return i <
 }  // namespace
 
 void RequireDistinctBranches(const std::string& experiment, const std::string& branch_a,
-                             const std::string& branch_b) {
+                             const std::string& branch_b, const std::string& hint) {
   if (branch_a == branch_b)
     throw Error(ErrorKind::kInvalidParameter,
                 "cannot compare branch " + Quoted(branch_a) + " of experiment " + Quoted(experiment) + " with itself",
                 {},
-                "Name two different branches; ab_compare_all('" + experiment +
-                    "') compares every branch with the control.");
+                !hint.empty() ? hint
+                              : "Name two different branches; ab_compare_all('" + experiment +
+                                    "') compares every branch with the control.");
 }
 
 QueryComparison CompareQueries(const QueryCounters& a, const QueryCounters& b, const AnalysisSettings& settings,
@@ -86,6 +87,35 @@ EventComparison CompareEvents(const RunningMoments& a, const RunningMoments& b, 
   }
   result.is_significant = Significant(result.p_value, settings, a.count, b.count);
   return result;
+}
+
+std::vector<QueryLatencyComparison> CompareQueryLatencies(
+    const std::vector<std::pair<RunningMoments, RunningMoments>>& log_latencies, const AnalysisSettings& settings) {
+  std::vector<QueryLatencyComparison> results(log_latencies.size());
+  std::vector<double> p_values;
+  for (std::size_t i = 0; i < log_latencies.size(); ++i) {
+    const RunningMoments& a = log_latencies[i].first;
+    const RunningMoments& b = log_latencies[i].second;
+    QueryLatencyComparison& row = results[i];
+    // Logs of latencies within [1 us, 1e6 ms] differ by at most ln(1e9); the check is
+    // for moments from anywhere else.
+    if (a.count > 0 && b.count > 0 && std::isfinite(std::expm1(b.mean - a.mean)))
+      row.relative_change = std::expm1(b.mean - a.mean);
+    if (auto test = CompareMeans(SampleMomentsOf(a), SampleMomentsOf(b), settings.confidence_level)) {
+      row.p_value = test->p_value;
+      p_values.push_back(test->p_value);
+    }
+  }
+  std::vector<double> adjusted = HolmAdjust(p_values);
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    QueryLatencyComparison& row = results[i];
+    if (!row.p_value) continue;
+    row.adjusted_p_value = adjusted[next++];
+    row.is_significant =
+        Significant(row.adjusted_p_value, settings, log_latencies[i].first.count, log_latencies[i].second.count);
+  }
+  return results;
 }
 
 std::vector<ControlComparison> CompareAllToControl(const std::vector<QueryCounters>& branches,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/metrics.hpp"
@@ -21,9 +22,10 @@ struct AnalysisSettings {
 
 // A comparison is of two different branches: comparing one with itself is refused
 // (kInvalidParameter), naming both the branch and the experiment. Branch names are
-// unique within an experiment, so equal names are the same branch.
+// unique within an experiment, so equal names are the same branch. `hint` replaces the
+// default hint (which points to ab_compare_all).
 void RequireDistinctBranches(const std::string& experiment, const std::string& branch_a,
-                             const std::string& branch_b);
+                             const std::string& branch_b, const std::string& hint = {});
 
 // ab_compare: success rates (a query is a trial, a success a conversion) and latency.
 // Optional fields are NULL in SQL: no data to compute them from.
@@ -69,6 +71,29 @@ struct EventComparison {
 };
 
 EventComparison CompareEvents(const RunningMoments& a, const RunningMoments& b, const AnalysisSettings& settings);
+
+// ab_compare_queries: one query id in two branches, compared on the natural logarithm of
+// the latencies of its successful calls (the moments QueryLatency::log_latency keeps).
+// Latencies are right-skewed and effects on them multiplicative: on the log scale they
+// are nearly symmetric and an effect is a shift, and the mean of the logs is the log of
+// the geometric mean. Welch's t-test needs only mergeable moments, which shared memory
+// holds; a rank test would need every value. Optional fields are NULL in SQL.
+struct QueryLatencyComparison {
+  // exp(mean_log_b - mean_log_a) - 1: the relative change of the geometric mean; needs a
+  // successful call in each branch.
+  std::optional<double> relative_change;
+  // Welch on the log latencies; needs two successful calls in each branch and some
+  // variance (CompareMeans).
+  std::optional<double> p_value;
+  std::optional<double> adjusted_p_value;  // Holm across the compared query ids that have a p-value
+  // adjusted_p_value < 1 - confidence_level, and both branches have min_sample_size
+  // successful calls (IsSignificant).
+  bool is_significant = false;
+};
+
+// One result per pair of log-latency moments (a, b), in the order given.
+std::vector<QueryLatencyComparison> CompareQueryLatencies(
+    const std::vector<std::pair<RunningMoments, RunningMoments>>& log_latencies, const AnalysisSettings& settings);
 
 // ab_compare_all: every branch against the control (index 0), p-values Holm-adjusted
 // over the comparisons that have one; significance is decided on the adjusted value.

@@ -23,6 +23,8 @@ enum class ErrorKind {
   kDatatypeMismatch,  // 42804 datatype_mismatch: a column of a type a metric cannot use
   kDependentObjects,  // 2BP01 dependent_objects_still_exist
   kNotSupported,      // 0A000 feature_not_supported
+  kInsufficientPrivilege,  // 42501 insufficient_privilege: e.g. a superuser-only parameter for a branch
+  kCantChangeParameter,    // 55P02 cant_change_runtime_param: a parameter no session can SET
   kInternal,          // XX000 internal_error: a bug, never a user's mistake
 };
 

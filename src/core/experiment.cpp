@@ -48,7 +48,7 @@ Experiment Experiment::Create(std::string name, std::vector<std::string> branch_
   experiment.owner = std::move(owner);
   experiment.tags = std::move(tags);
   for (std::size_t i = 0; i < branch_names.size(); ++i)
-    experiment.branches.push_back({std::move(branch_names[i]), shares[i]});
+    experiment.branches.push_back(Branch{std::move(branch_names[i]), shares[i], {}});
   experiment.config.salt = experiment.name;
   return experiment;
 }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/branch_settings.hpp"
 #include "core/lifecycle.hpp"
 #include "core/strategy.hpp"
 
@@ -23,6 +24,7 @@ constexpr std::size_t kMaxBranches = 100;
 struct Branch {
   std::string name;
   int allocation = 0;  // basis points
+  BranchSettings settings;  // what ab_enter sets (catalog 1.4; ab_set_branch_settings)
 };
 
 // Experiments that share a namespace and have non-overlapping ranges never share a

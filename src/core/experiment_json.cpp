@@ -98,6 +98,22 @@ void ReadTargeting(const Json& doc, Experiment& e) {
   }
 }
 
+// Branch settings came with catalog 1.4: {"branch": {"name": "value"}}, only branches
+// that have some. They were validated when set; they are read as they are.
+void ReadBranchSettings(const Json& doc, Experiment& e) {
+  auto all = doc.find("branch_settings");
+  if (all == doc.end() || all->is_null()) return;
+  if (!all->is_object()) Corrupt("branch_settings is not an object");
+  for (const auto& [branch, settings] : all->items()) {
+    if (!settings.is_object()) Corrupt("branch_settings holds a non-object");
+    Branch& target = e.branches[static_cast<std::size_t>(e.RequireBranch(branch))];
+    for (const auto& [name, value] : settings.items()) {
+      if (!value.is_string()) Corrupt("branch_settings holds a non-text value");
+      target.settings.push_back(BranchSetting{name, value.get<std::string>()});
+    }
+  }
+}
+
 Experiment FromDocument(const Json& doc) {
   if (!doc.is_object()) Corrupt("not an object");
   std::vector<std::string> names = TextList(doc, "branches");
@@ -133,6 +149,7 @@ Experiment FromDocument(const Json& doc) {
   e.SetAssignment(Text(doc, "strategy"), Field(doc, "strategy_params").dump());
   e.is_default = Boolean(doc, "is_default");
   ReadTargeting(doc, e);
+  ReadBranchSettings(doc, e);
   return e;
 }
 

@@ -27,6 +27,8 @@ int SqlState(ErrorKind kind) {
     case ErrorKind::kDatatypeMismatch: return ERRCODE_DATATYPE_MISMATCH;
     case ErrorKind::kDependentObjects: return ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST;
     case ErrorKind::kNotSupported: return ERRCODE_FEATURE_NOT_SUPPORTED;
+    case ErrorKind::kInsufficientPrivilege: return ERRCODE_INSUFFICIENT_PRIVILEGE;
+    case ErrorKind::kCantChangeParameter: return ERRCODE_CANT_CHANGE_RUNTIME_PARAM;
     case ErrorKind::kInternal: return ERRCODE_INTERNAL_ERROR;
   }
   return ERRCODE_INTERNAL_ERROR;

@@ -3,7 +3,9 @@
 #include "glue/sql/analysis.hpp"
 #include "glue/shmem/assignment_queue.hpp"
 #include "glue/guard.hpp"
+#include "glue/hooks/statement_timing.hpp"
 #include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
 #include "glue/shmem/sticky_cache.hpp"
@@ -63,12 +65,28 @@ void _PG_init(void) {
                           "Number of (branch, event name) pairs that can hold event metrics in shared memory.",
                           nullptr, &metrics::max_events, 8192, 16, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr,
                           nullptr);
+  DefineCustomIntVariable("abtest.max_tracked_queries",
+                          "Number of (experiment, branch, query id) entries, over all databases, that can hold "
+                          "per-query metrics of database branches in shared memory (2,744 bytes each).",
+                          "When it is full, the least-used entries are evicted. 0 turns per-query metrics off.",
+                          &query_metrics::max_tracked_queries, 5000, 0, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
+                          nullptr);
   DefineCustomRealVariable("abtest.sequential_mixing_variance",
                            "Variance tau^2 of the normal mixing distribution of the always-valid p-value.",
                            "The sequential test is most powerful for absolute differences in success rate of "
                            "about sqrt(tau^2); the default 0.0001 aims at one percentage point.",
                            &sequential_mixing_variance, 1e-4, 1e-10, 1.0, PGC_SIGHUP, 0, nullptr, nullptr,
                            nullptr);
+  DefineCustomBoolVariable("abtest.track_nested",
+                           "Measures the statements that functions run inside a transaction that entered a "
+                           "branch (ab_enter), each as a query of the branch.",
+                           nullptr, &statement_timing::track_nested, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("abtest.track_utility",
+                           "Measures utility statements (other than transaction control) of a transaction that "
+                           "entered a branch (ab_enter), each as a query of the branch.",
+                           nullptr, &statement_timing::track_utility, false, PGC_SUSET, 0, nullptr, nullptr,
+                           nullptr);
   MarkGUCPrefixReserved("abtest");
   InstallSharedMemoryHooks();
+  statement_timing::InstallHooks();
 }

@@ -1,5 +1,6 @@
 // Reads test/reference/statistics_reference.tsv, the SciPy reference values written by
-// test/reference/statistics_reference.py, and compares doubles to them.
+// test/reference/statistics_reference.py (and tables of the same format, such as
+// query_comparison_reference.tsv), and compares doubles to them.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,19 +22,21 @@ using Row = std::vector<std::string>;  // the fields after the function name
 
 // Next to this file's directory, so that the path holds whatever the working directory;
 // the Makefile compiles from the repository root, where __FILE__ is test/unit/....
-inline std::string TablePath() {
+inline std::string TablePath(const std::string& table = "statistics_reference.tsv") {
   std::string here = __FILE__;
   std::size_t slash = here.find_last_of('/');
   std::string dir = slash == std::string::npos ? "." : here.substr(0, slash);
-  return dir + "/../reference/statistics_reference.tsv";
+  return dir + "/../reference/" + table;
 }
 
-// All rows of one function. A missing or empty table fails the calling test: the
-// reference comparison must never be skipped quietly.
-inline std::vector<Row> Rows(const std::string& function) {
-  static const std::map<std::string, std::vector<Row>> table = [] {
-    std::map<std::string, std::vector<Row>> rows;
-    std::ifstream in(TablePath());
+// All rows of one function in `table` (statistics_reference.tsv, or another table of
+// test/reference/ in the same format). A missing or empty table fails the calling test:
+// the reference comparison must never be skipped quietly.
+inline std::vector<Row> Rows(const std::string& function, const std::string& table = "statistics_reference.tsv") {
+  static std::map<std::string, std::map<std::string, std::vector<Row>>> tables;
+  if (tables.find(table) == tables.end()) {
+    std::map<std::string, std::vector<Row>>& rows = tables[table];
+    std::ifstream in(TablePath(table));
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] == '#') continue;
@@ -44,12 +47,13 @@ inline std::vector<Row> Rows(const std::string& function) {
       while (std::getline(fields, field, '\t')) row.push_back(field);
       rows[name].push_back(row);
     }
-    return rows;
-  }();
-  auto it = table.find(function);
-  if (it == table.end() || it->second.size() < 200) {
-    ADD_FAILURE() << "fewer than 200 reference cases for " << function << " in " << TablePath()
-                  << " (run /usr/bin/python3 test/reference/statistics_reference.py)";
+  }
+  const std::map<std::string, std::vector<Row>>& rows = tables[table];
+  auto it = rows.find(function);
+  if (it == rows.end() || it->second.size() < 200) {
+    std::string script = table.substr(0, table.rfind('.')) + ".py";
+    ADD_FAILURE() << "fewer than 200 reference cases for " << function << " in " << TablePath(table)
+                  << " (run /usr/bin/python3 test/reference/" << script << ")";
     return {};
   }
   return it->second;

@@ -63,6 +63,8 @@ constexpr const char* kForce =
     "INSERT INTO abtest.forced_users AS f (experiment_id, user_id, branch) VALUES ($1::uuid, $2, $3) "
     "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = excluded.branch, forced_at = now() "
     "WHERE f.branch <> excluded.branch";
+constexpr const char* kSetBranchSettings =
+    "UPDATE abtest.branches SET settings = $3::jsonb WHERE experiment_id = $1::uuid AND name = $2";
 constexpr const char* kUnforce = "DELETE FROM abtest.forced_users WHERE experiment_id = $1::uuid AND user_id = $2";
 
 // Another active experiment of the namespace whose range overlaps [start, end).
@@ -227,19 +229,24 @@ namespace {
 
 Oid Owner() { return PgCall([] { return CatalogOwner(); }); }
 
+Oid AbtestRelation(const char* name) {
+  Oid schema = get_namespace_oid("abtest", true);
+  return OidIsValid(schema) ? get_relname_relid(name, schema) : InvalidOid;
+}
+
 bool HasOutcomeCatalog() {
-  return PgCall([] {
-    Oid schema = get_namespace_oid("abtest", true);
-    return OidIsValid(schema) && OidIsValid(get_relname_relid("experiment_metrics", schema));
-  });
+  return PgCall([] { return OidIsValid(AbtestRelation("experiment_metrics")); });
+}
+
+bool HasQueryMetricsCatalog() {
+  return PgCall([] { return OidIsValid(AbtestRelation("query_metrics")); });
 }
 
 namespace {
 
 bool HasTargeting() {
   return PgCall([] {
-    Oid schema = get_namespace_oid("abtest", true);
-    Oid relation = OidIsValid(schema) ? get_relname_relid("experiments", schema) : InvalidOid;
+    Oid relation = AbtestRelation("experiments");
     return OidIsValid(relation) && get_attnum(relation, "condition") != InvalidAttrNumber;
   });
 }
@@ -283,6 +290,18 @@ void Force(const Experiment& experiment, std::string_view user_id, const std::st
 void Unforce(const Experiment& experiment, std::string_view user_id) {
   std::string user(user_id);
   QueryAsOwner(kUnforce, {experiment.id.c_str(), user.c_str()});
+}
+
+void SetBranchSettings(const Experiment& experiment, const std::string& branch, const BranchSettings& settings) {
+  bool has_column = PgCall([] {
+    Oid relation = AbtestRelation("branches");
+    return OidIsValid(relation) && get_attnum(relation, "settings") != InvalidAttrNumber;
+  });
+  if (!has_column)
+    throw Error(ErrorKind::kWrongState, "the installed abtest catalog has no branch settings",
+                "Branch settings need version 1.4 of the extension's SQL.", "Run ALTER EXTENSION abtest UPDATE.");
+  std::string json = BranchSettingsJson(settings);
+  QueryAsOwner(kSetBranchSettings, {experiment.id.c_str(), branch.c_str(), json.c_str()});
 }
 
 void RequireFreeNamespaceRange(const Experiment& experiment) {
@@ -345,10 +364,7 @@ bool DatabaseExists(Oid database) {
 }
 
 Oid ExperimentsRelation() {
-  return PgCall([] {
-    Oid schema = get_namespace_oid("abtest", true);
-    return OidIsValid(schema) ? get_relname_relid("experiments", schema) : InvalidOid;
-  });
+  return PgCall([] { return AbtestRelation("experiments"); });
 }
 
 }  // namespace abtest::glue::catalog

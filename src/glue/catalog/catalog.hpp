@@ -30,6 +30,9 @@ void Save(const Experiment& experiment);
 // Forced users (abtest.forced_users): force or unforce one user.
 void Force(const Experiment& experiment, std::string_view user_id, const std::string& branch);
 void Unforce(const Experiment& experiment, std::string_view user_id);
+// Stores a branch's settings (validated by the caller); '{}' clears them. Refuses on a
+// catalog older than 1.4.
+void SetBranchSettings(const Experiment& experiment, const std::string& branch, const BranchSettings& settings);
 // Refuses (23P01) an active experiment whose namespace range overlaps that of another
 // active experiment of its namespace; serialised by a lock on the catalog.
 void RequireFreeNamespaceRange(const Experiment& experiment);
@@ -58,6 +61,11 @@ Oid Owner();
 
 // Whether the installed SQL has the outcome-analysis tables (version 1.3 and later).
 bool HasOutcomeCatalog();
+// Whether it has abtest.query_metrics, the per-query metrics of database branches (1.4).
+bool HasQueryMetricsCatalog();
+// The table abtest.`name`, or InvalidOid. Raises PostgreSQL errors (no PgCall): for the
+// flush worker, which runs no C++ exceptions.
+Oid AbtestRelation(const char* name);
 
 // The oid of abtest.experiments, or InvalidOid when the extension is not installed.
 Oid ExperimentsRelation();

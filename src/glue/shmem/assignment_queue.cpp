@@ -97,7 +97,7 @@ int ReclaimQueueOfDroppedDatabase() {
 
 // Starts this database's flush worker unless one runs or is starting. Called with
 // the queue's lock held exclusively.
-void EnsureWorkerLocked(Queue& queue) {
+void EnsureWorkerLocked(Queue& queue, bool quiet = false) {
   constexpr long kStartTimeoutMs = 10000;  // a worker that never attached is tried again
   if (queue.worker_pid != 0) return;
   if (queue.worker_starting &&
@@ -117,7 +117,7 @@ void EnsureWorkerLocked(Queue& queue) {
     queue.worker_starting = true;
     queue.starting_since = GetCurrentTimestamp();
   }
-  else
+  else if (!quiet)
     ereport(WARNING, (errmsg("abtest could not start a flush worker for database %u", MyDatabaseId),
                       errhint("Raise max_worker_processes; until then new sticky assignments are written "
                               "synchronously when the queue is full.")));
@@ -173,10 +173,10 @@ int ClaimDatabaseQueue() {
   return claimed;
 }
 
-void RequestFlushWorker(int index) {
+void RequestFlushWorker(int index, bool quiet) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  EnsureWorkerLocked(queue);
+  EnsureWorkerLocked(queue, quiet);
   LWLockRelease(queue.lock);
 }
 
@@ -252,6 +252,28 @@ void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low) {
     at += record->length;
   }
   LWLockRelease(queue.lock);
+}
+
+TimestampTz OldestQueuedAt() {
+  TimestampTz oldest = 0;
+  for (int i = 0; i < max_databases; ++i) {
+    Queue& queue = area->queues[i];
+    LWLockAcquire(area->claim_lock, LW_SHARED);
+    Oid database = queue.database;
+    LWLockRelease(area->claim_lock);
+    if (database == InvalidOid) continue;
+    TimestampTz queued_at = 0;
+    LWLockAcquire(queue.lock, LW_SHARED);
+    if (queue.database == database && queue.tail < queue.head) {
+      char* data = DataOf(queue);
+      auto* record = reinterpret_cast<QueuedAssignment*>(data + queue.tail % queue.capacity);
+      if (record->length == 0) record = reinterpret_cast<QueuedAssignment*>(data);  // padding: the ring goes on at 0
+      queued_at = record->assigned_at;
+    }
+    LWLockRelease(queue.lock);
+    if (queued_at != 0 && (oldest == 0 || queued_at < oldest) && catalog::DatabaseExists(database)) oldest = queued_at;
+  }
+  return oldest;
 }
 
 int QueueOfDatabase(Oid database) {

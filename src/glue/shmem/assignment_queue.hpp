@@ -50,13 +50,20 @@ EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int bra
 // for metrics); -1 when all abtest.max_databases are claimed by other databases.
 int ClaimDatabaseQueue();
 // Starts the database's flush worker unless one runs: metrics to write (metrics_store.hpp).
-void RequestFlushWorker(int queue);
+// `quiet`: no WARNING when no worker slot is free (the query store's callers may not
+// raise even that).
+void RequestFlushWorker(int queue, bool quiet = false);
 // The same, and wakes a running worker now rather than at its next interval: a warm
 // start to do (warm_start.hpp).
 void WakeFlushWorker(int queue);
 
 // Marks every queued record of this database for `user` as forgotten.
 void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);
+
+// When the oldest assignment still waiting in a queue of the cluster was queued (the
+// first record of each queue); 0 when every queue is empty. The queue of a dropped
+// database is left out: no worker will ever write it.
+TimestampTz OldestQueuedAt();
 
 // Worker side. The queue of `database`, or -1.
 int QueueOfDatabase(Oid database);

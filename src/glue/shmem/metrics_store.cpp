@@ -8,7 +8,9 @@
 #include "glue/shmem/assignment_queue.hpp"
 #include "glue/guard.hpp"
 #include "glue/worker/metrics_persistence.hpp"
+#include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
+#include "glue/worker/query_persistence.hpp"
 
 extern "C" {
 #include "access/xlog.h"
@@ -285,6 +287,7 @@ bool Matches(const pg_uuid_t& experiment, const PendingChange& change) {
 }
 
 void ApplyToDatabase(const PendingChange& change) {
+  query_metrics::Remove(MyDatabaseId, change.whole_database ? nullptr : &change.experiment);
   AcquireAll(branches, LW_EXCLUSIVE);
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, branches.hash);
@@ -417,6 +420,38 @@ void RecordQuery(const CompiledExperiment& experiment, int position, double late
     SpinLockRelease(&entry.mutex);
   });
   MarkDirty(database);
+}
+
+BranchHandle PrepareBranch(const CompiledExperiment& experiment, int position) {
+  PrepareToCount();
+  UpdateBranch(experiment, position, [](BranchEntry&) {});
+  const KnownExperiment& known_experiment = Known(experiment);
+  return BranchHandle{known_experiment.uuid, position, known_experiment.hashes[static_cast<std::size_t>(position)]};
+}
+
+bool RecordQueryAt(const BranchHandle& branch, double latency_ms, bool success) noexcept {
+  BranchKey key = KeyOf(branch.experiment, branch.position);
+  int bucket = LatencyBucket(latency_ms);
+  TimestampTz now = GetCurrentTimestamp();
+  LWLock* lock = LockOf(branches, branch.hash);
+  LWLockAcquire(lock, LW_SHARED);
+  auto* entry = static_cast<BranchEntry*>(
+      hash_search_with_hash_value(branches.hash, &key, branch.hash, HASH_FIND, nullptr));
+  if (entry != nullptr) {
+    SpinLockAcquire(&entry->mutex);
+    entry->queries.Record(latency_ms, success, now);
+    ++entry->histogram[bucket];
+    SpinLockRelease(&entry->mutex);
+  }
+  LWLockRelease(lock);
+  int database = QueueOfDatabase(MyDatabaseId);
+  if (entry == nullptr || database < 0) return false;
+  try {
+    MarkDirty(database);
+  } catch (...) {
+    pg_atomic_write_u32(&header->databases[database].dirty, 1);  // written by the next worker
+  }
+  return true;
 }
 
 void RecordEvent(const CompiledExperiment& experiment, int position, std::string_view event_name, double value) {
@@ -573,7 +608,9 @@ bool EnsureLoaded() {
   try {
     std::vector<PersistedBranch> persisted_branches;
     std::vector<PersistedEvent> persisted_events;
+    std::vector<query_metrics::PersistedQuery> persisted_queries;
     ReadPersisted(persisted_branches, persisted_events);
+    query_metrics::ReadPersisted(persisted_queries);  // none before catalog 1.4
     // Merging cannot fail half-way: a row without room is skipped and reported.
     std::size_t skipped = 0;
     for (const PersistedBranch& row : persisted_branches) {
@@ -608,6 +645,7 @@ bool EnsureLoaded() {
         ++skipped;
       }
     }
+    skipped += query_metrics::MergePersisted(persisted_queries);
     pg_atomic_write_u32(&state.load_state, kLoaded);
     if (skipped > 0)
       PgCall([&] {
@@ -645,6 +683,20 @@ bool IsDirty(Oid database) {
 void ForgetDatabase(int index) {
   pg_atomic_write_u32(&header->databases[index].load_state, kNotLoaded);
   pg_atomic_write_u32(&header->databases[index].dirty, 0);
+  query_metrics::ForgetDatabase(index);
+}
+
+void MarkDirtyQuietly() noexcept {
+  static int database = -1;  // a backend serves one database: its slot, once it has one
+  static std::uint32_t calls_since_check = 0;
+  if (header == nullptr) return;
+  if (database < 0) database = QueueOfDatabase(MyDatabaseId);
+  if (database < 0) return;  // no slot yet: whatever claims it for a count marks it
+  DatabaseState& state = header->databases[database];
+  if (pg_atomic_read_u32(&state.dirty) != 0 && ++calls_since_check % 4096 != 0) return;
+  if (RecoveryInProgress()) return;  // a standby cannot write (PG15's neither allocates nor fails)
+  pg_atomic_write_u32(&state.dirty, 1);
+  RequestFlushWorker(database, true);
 }
 
 }  // namespace abtest::glue::metrics

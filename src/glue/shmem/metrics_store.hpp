@@ -54,6 +54,20 @@ void RecordEvent(const CompiledExperiment& experiment, int position, std::string
 void CountExposure(const CompiledExperiment& experiment, int position);
 void CountAssignment(const CompiledExperiment& experiment, int position);
 
+// A branch's entry, found again without the compiled experiment: what the executor
+// hooks record a transaction's statements into (the experiment's cache entry may be
+// rebuilt meanwhile, and an abort callback may not read the catalog).
+struct BranchHandle {
+  pg_uuid_t experiment;
+  std::int32_t position;
+  std::uint32_t hash;
+};
+// Creates the branch's entry (refusing as RecordQuery does when the table is full).
+BranchHandle PrepareBranch(const CompiledExperiment& experiment, int position);
+// Records one query into the entry; false when it is gone (its experiment deleted or
+// its metrics cleared since). Never throws or raises: abort callbacks call it.
+bool RecordQueryAt(const BranchHandle& branch, double latency_ms, bool success) noexcept;
+
 // One more look at the branch against the control: lowers the running minimum of its
 // always-valid p-value to `p_value` and returns the minimum.
 double LowerSequentialP(const CompiledExperiment& experiment, int position, double p_value);
@@ -83,6 +97,10 @@ bool EnsureLoaded();
 bool Loaded(Oid database);
 // Flush worker: whether this database has counts not yet written, taking the flag.
 bool TakeDirty(Oid database);
+// For the query store (query_metrics.hpp), from executor hooks and abort callbacks:
+// marks this database's counts unwritten and starts its flush worker if none runs,
+// without allocating, raising or warning. Without a database slot yet it does nothing.
+void MarkDirtyQuietly() noexcept;
 void SetDirty(Oid database);
 bool IsDirty(Oid database);
 // Resets the state of database slot `index` for a new database (the old one was

@@ -7,6 +7,7 @@
 #include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue {
@@ -69,11 +70,13 @@ void RequestSharedMemory() {
   size = add_size(size, StickyCacheShmemSize());
   size = add_size(size, AssignmentQueueShmemSize());
   size = add_size(size, metrics::ShmemSize());
+  size = add_size(size, query_metrics::ShmemSize());
   RequestAddinShmemSpace(size);
   RequestNamedLWLockTranche("abtest", 1);
   StickyCacheRequestLocks();
   AssignmentQueueRequestLocks();
   metrics::RequestLocks();
+  query_metrics::RequestLocks();
 }
 
 void StartupSharedMemory() {
@@ -100,6 +103,7 @@ void StartupSharedMemory() {
   StickyCacheShmemInit();
   AssignmentQueueShmemInit();
   metrics::ShmemInit();
+  query_metrics::ShmemInit();
   LWLockRelease(AddinShmemInitLock);
 }
 

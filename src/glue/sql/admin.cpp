@@ -12,6 +12,7 @@
 #include "glue/args.hpp"
 #include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
+#include "glue/shmem/assignment_queue.hpp"
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/pg_regex.hpp"
 #include "glue/shmem/shared_state.hpp"
@@ -190,11 +191,15 @@ ABTEST_SQL_FUNCTION(ab_sticky_cache_stats) {
   if (get_call_result_type(fcinfo, nullptr, &descriptor) != TYPEFUNC_COMPOSITE)
     throw Error(ErrorKind::kInternal, "ab_sticky_cache_stats must return a row");
   StickyStats stats = ReadStickyStats();
-  Datum values[10] = {Int64GetDatum(stats.entries),   Int64GetDatum(stats.capacity),   Int64GetDatum(stats.hits),
+  TimestampTz oldest_queued = OldestQueuedAt();
+  // oldest_queued came with 1.4 and is last: the row of an older catalog takes the
+  // first ten values (heap_form_tuple reads as many as the descriptor has columns).
+  Datum values[11] = {Int64GetDatum(stats.entries),   Int64GetDatum(stats.capacity),   Int64GetDatum(stats.hits),
                       Int64GetDatum(stats.misses),    Int64GetDatum(stats.log_lookups), Int64GetDatum(stats.evictions),
                       Int64GetDatum(stats.queued),    Int64GetDatum(stats.flushed),    Int64GetDatum(stats.sync_writes),
-                      TimestampTzGetDatum(stats.last_flush)};
-  bool nulls[10] = {false, false, false, false, false, false, false, false, false, stats.last_flush == 0};
+                      TimestampTzGetDatum(stats.last_flush), TimestampTzGetDatum(oldest_queued)};
+  bool nulls[11] = {false, false, false, false, false, false, false, false, false, stats.last_flush == 0,
+                    oldest_queued == 0};
   return PgCall([&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(descriptor), values, nulls)); });
 }
 

@@ -123,14 +123,16 @@ ABTEST_SQL_FUNCTION(ab_record_event) {
   PG_RETURN_VOID();
 }
 
-// One row per branch, in branch order; zeros for a branch without data. With sources,
-// of their counters merged (merge/counters.hpp).
+// One row per branch, in branch order; zeros for a branch without data. The last
+// column, latency_sum_ms, came with 1.4: the rows of an older catalog take the first
+// sixteen values (the tuplestore reads as many as its descriptor has columns).
+// With sources, of their counters merged (merge/counters.hpp).
 ABTEST_SQL_FUNCTION(ab_branch_metrics) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
   std::vector<metrics::BranchSnapshot> branches = merge::Branches(fcinfo, experiment, 1);
   ResultSet rows(fcinfo);
-  constexpr int kColumns = 16;
+  constexpr int kColumns = 17;
   for (std::size_t i = 0; i < branches.size(); ++i) {
     const metrics::BranchSnapshot& branch = branches[i];
     const QueryCounters& q = branch.queries;
@@ -155,6 +157,7 @@ ABTEST_SQL_FUNCTION(ab_branch_metrics) {
     nulls[12] = nulls[13] = !any;
     values[14] = Int64Datum(branch.exposures);
     values[15] = Int64Datum(branch.assigned_users);
+    values[16] = Float8GetDatum(q.latency.sum);
     rows.Add(values, nulls);
   }
   return static_cast<Datum>(0);

@@ -1,7 +1,8 @@
-// SQL-callable routing: ab_route_user, ab_route_default, ab_bucket, and ab_explain,
-// which tells why a user gets a branch without counting or writing anything. The hot
-// path: no SPI, no catalog access; the experiment comes from the backend's compiled
-// cache, attributes are read inside the jsonb only when the experiment needs them.
+// SQL-callable routing: ab_route_user, ab_route_default, ab_bucket, ab_enter (routing
+// a transaction into a database branch), and ab_explain, which tells why a user gets
+// a branch without counting or writing anything. The hot path: no SPI, no catalog
+// access; the experiment comes from the backend's compiled cache, attributes are read
+// inside the jsonb only when the experiment needs them.
 
 #include <cmath>
 
@@ -11,6 +12,8 @@
 #include "core/router.hpp"
 #include "glue/args.hpp"
 #include "glue/attributes.hpp"
+#include "glue/branches/branch_settings.hpp"
+#include "glue/branches/entered_branch.hpp"
 #include "glue/experiment_arg.hpp"
 #include "glue/catalog/experiment_cache.hpp"
 #include "glue/guard.hpp"
@@ -90,6 +93,35 @@ const std::string& RouteCall(FunctionCallInfo fcinfo, const CompiledExperiment& 
   return experiment.branch(decision.branch);
 }
 
+// A second ab_enter in the transaction: the same experiment and user get the same
+// branch again; anything else is refused, since a transaction's settings and
+// measurements cannot change halfway.
+const std::string& ReEnter(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args,
+                           const entered_branch::Entered& entered) {
+  std::string_view user_id = RoutingIdentity(fcinfo, args);
+  if (entered.experiment == experiment.name() && entered.user_id == user_id) return entered.branch;
+  throw Error(ErrorKind::kWrongState,
+              "this transaction already entered branch " + Quoted(entered.branch) + " of experiment " +
+                  Quoted(entered.experiment),
+              "A transaction belongs to one branch: its settings and its measurements cannot change halfway.",
+              "Enter once per transaction: BEGIN; SELECT ab_enter(...); ... COMMIT;");
+}
+
+// ab_enter's routing: as RouteCall, then the branch's settings and, for a user in the
+// experiment, the measuring of the rest of the transaction.
+const std::string& EnterCall(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args) {
+  if (const entered_branch::Entered* entered = entered_branch::Current()) return ReEnter(fcinfo, experiment, args, *entered);
+  RouteDecision decision = Decide(fcinfo, experiment, args, false);
+  if (decision.in_experiment) metrics::CountExposure(experiment, decision.branch);
+  const Branch& branch = experiment.model().branches[static_cast<std::size_t>(decision.branch)];
+  branch_settings::ApplyLocally(branch.settings, experiment.name(), branch.name);
+  std::optional<metrics::BranchHandle> measured;
+  if (decision.in_experiment) measured = metrics::PrepareBranch(experiment, decision.branch);
+  entered_branch::Enter(experiment.name(), RoutingIdentity(fcinfo, args), branch.name,
+                        measured ? &*measured : nullptr);
+  return entered_branch::Current()->branch;
+}
+
 }  // namespace
 }  // namespace abtest::glue
 
@@ -112,6 +144,16 @@ ABTEST_SQL_FUNCTION(ab_route_default) {
   State state = experiment->model().state;
   if (state == State::kDraft || state == State::kArchived) PG_RETURN_NULL();
   return TextResult(RouteCall(fcinfo, *experiment, RouteArgs{0, 1, 2, 3}));
+}
+
+// ab_enter(experiment, user_id, groups, attributes, session_id) -> branch: routes as
+// ab_route_user does, applies the branch's settings like SET LOCAL and, for a user in
+// the experiment, has the executor hooks measure the rest of the transaction as the
+// branch's queries (glue/hooks/statement_timing.hpp). This statement is not measured.
+ABTEST_SQL_FUNCTION(ab_enter) {
+  RequirePreloaded();
+  const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
+  return TextResult(EnterCall(fcinfo, experiment, RouteArgs{1, 2, 3, 4}));
 }
 
 // ab_explain(experiment, user_id, groups, attributes, session_id)

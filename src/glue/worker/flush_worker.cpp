@@ -1,6 +1,7 @@
 // The flush worker: one per database while it has something to write. It writes
 // queued sticky assignments to abtest.assignments in batches, and the metrics
-// counters to abtest.branch_metrics and abtest.event_metrics, at least every
+// counters to abtest.branch_metrics, abtest.event_metrics and abtest.query_metrics
+// (in one transaction), at least every
 // abtest.flush_interval, and everything when it is told to stop (a clean shutdown);
 // it leaves when a write has emptied its queue and no counter changed since.
 //
@@ -12,8 +13,10 @@
 #include "glue/guard.hpp"
 #include "glue/worker/metrics_persistence.hpp"
 #include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/shmem/sticky_cache.hpp"
+#include "glue/worker/query_persistence.hpp"
 #include "glue/worker/warm_start.hpp"
 
 extern "C" {
@@ -181,7 +184,8 @@ void WarmStart(int queue, char* batch) {
 volatile bool writing_metrics = false;
 
 // Writes every counter of the database, if its persisted totals were merged in (a
-// write before that would replace the table's totals with smaller ones).
+// write before that would replace the table's totals with smaller ones). The query
+// entries written count as written only once the transaction committed.
 void FlushMetrics(Oid database) {
   if (!metrics::Loaded(database)) return;
   writing_metrics = true;
@@ -191,9 +195,11 @@ void FlushMetrics(Oid database) {
   PushActiveSnapshot(GetTransactionSnapshot());
   pgstat_report_activity(STATE_RUNNING, "abtest: writing metrics");
   metrics::WritePersisted(database);
+  query_metrics::WriteWindow queries = query_metrics::WritePersisted(database);
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();
+  query_metrics::EndWrite(database, queries);
   pgstat_report_activity(STATE_IDLE, nullptr);
   writing_metrics = false;
 }

@@ -8,17 +8,19 @@
 #include "glue/guard.hpp"
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/shmem/shared_state.hpp"
-
-extern "C" {
-#include "lib/stringinfo.h"
-}
+#include "glue/worker/persistence_columns.hpp"
+#include "glue/worker/query_persistence.hpp"
 
 namespace abtest::glue::metrics {
 namespace {
 
-// Floats travel as the hex of float8send (exact whatever extra_float_digits says),
-// timestamps as microseconds since 2000-01-01 (PostgreSQL's own TimestampTz).
-#define ABTEST_FLOAT_HEX(column) "encode(float8send(" column "), 'hex')"
+using persistence::Column;
+using persistence::FloatFromHex;
+using persistence::IntegerOr0;
+using persistence::NewColumn;
+
+// Floats travel as hex (ABTEST_FLOAT_HEX), timestamps as microseconds since 2000-01-01
+// (PostgreSQL's own TimestampTz).
 #define ABTEST_MICROSECONDS(column) \
   "(extract(epoch FROM " column ") * 1000000)::bigint - 946684800000000"
 
@@ -35,17 +37,6 @@ constexpr const char* kReadEvents =
     "SELECT coalesce(jsonb_agg(jsonb_build_array(m.experiment_id::text, b.position, m.event_name, m.count, "
     ABTEST_FLOAT_HEX("m.sum") ", " ABTEST_FLOAT_HEX("m.mean") ", " ABTEST_FLOAT_HEX("m.m2") ")), '[]') "
     "FROM abtest.event_metrics m JOIN abtest.branches b ON b.experiment_id = m.experiment_id AND b.name = m.branch";
-
-double FloatFromHex(const nlohmann::json& value) {
-  if (value.is_null()) return 0;
-  std::uint64_t bits = std::stoull(value.get<std::string>(), nullptr, 16);
-  double result;
-  static_assert(sizeof result == sizeof bits);
-  memcpy(&result, &bits, sizeof result);
-  return result;
-}
-
-std::int64_t IntegerOr0(const nlohmann::json& value) { return value.is_null() ? 0 : value.get<std::int64_t>(); }
 
 // The rows' statements: the shared-memory snapshot as arrays, joined to the branches
 // by position (an experiment deleted meanwhile has none, so its rows are dropped).
@@ -76,73 +67,10 @@ constexpr const char* kWriteEvents =
     "ON CONFLICT (experiment_id, branch, event_name) DO UPDATE SET count = excluded.count, sum = excluded.sum, "
     "  mean = excluded.mean, m2 = excluded.m2, updated_at = excluded.updated_at";
 
-// A one-dimensional array of `count` values (NULL where nulls[i]).
-Datum ArrayOf(Datum* values, bool* nulls, int count, Oid element_type) {
-  int16 length;
-  bool by_value;
-  char align;
-  get_typlenbyvalalign(element_type, &length, &by_value, &align);
-  int dims[1] = {count};
-  int lower_bounds[1] = {1};
-  return PointerGetDatum(
-      construct_md_array(values, nulls, 1, dims, lower_bounds, element_type, length, by_value, align));
-}
-
-// Column arrays, palloc'd: one Datum and one null flag per row.
-struct Column {
-  Datum* values;
-  bool* nulls;
-};
-
-Column NewColumn(int rows) {
-  Column column;
-  column.values = static_cast<Datum*>(palloc0(sizeof(Datum) * (rows > 0 ? rows : 1)));
-  column.nulls = static_cast<bool*>(palloc0(sizeof(bool) * (rows > 0 ? rows : 1)));
-  return column;
-}
-
-// "{c0,c1,...}" up to the last non-zero bucket.
-Datum HistogramText(const std::uint64_t* histogram) {
-  int last = kLatencyBuckets - 1;
-  while (last >= 0 && histogram[last] == 0) --last;
-  StringInfoData text;
-  initStringInfo(&text);
-  appendStringInfoChar(&text, '{');
-  for (int i = 0; i <= last; ++i) appendStringInfo(&text, i == 0 ? "%llu" : ",%llu", (unsigned long long)histogram[i]);
-  appendStringInfoChar(&text, '}');
-  return PointerGetDatum(cstring_to_text_with_len(text.data, text.len));
-}
-
-// Every entry of `database`, palloc'd, taken with `take` (SnapshotBranches or
-// SnapshotEvents) in as many tries as it takes to give it room.
-template <typename Row>
-Row* SnapshotAll(int (*take)(Oid, const pg_uuid_t*, Row*, int), Oid database, int* count) {
-  for (int capacity = 64;;) {
-    Row* rows = static_cast<Row*>(palloc(sizeof(Row) * capacity));
-    *count = take(database, nullptr, rows, capacity);
-    if (*count <= capacity) return rows;
-    pfree(rows);
-    capacity = *count + 64;
-  }
-}
-
-// Runs `sql` with one array parameter per column.
-void InsertColumns(const char* sql, const char* what, const Column* columns, const Oid* element_types,
-                   int column_count, int rows) {
-  Oid types[16];
-  Datum values[16];
-  Assert(column_count <= 16);
-  for (int c = 0; c < column_count; ++c) {
-    types[c] = get_array_type(element_types[c]);
-    values[c] = ArrayOf(columns[c].values, columns[c].nulls, rows, element_types[c]);
-  }
-  int rc = SPI_execute_with_args(sql, column_count, types, values, nullptr, false, 0);
-  if (rc != SPI_OK_INSERT) elog(ERROR, "abtest flush worker: writing %s failed: %s", what, SPI_result_code_string(rc));
-}
-
 void WriteBranches(Oid database) {
   int count = 0;
-  BranchSnapshot* rows = SnapshotAll(SnapshotBranches, database, &count);
+  BranchSnapshot* rows = persistence::SnapshotAll<BranchSnapshot>(
+      [&](BranchSnapshot* out, int capacity) { return SnapshotBranches(database, nullptr, out, capacity); }, &count);
   if (count == 0) return;
   constexpr int kColumns = 15;
   Column columns[kColumns];
@@ -163,7 +91,7 @@ void WriteBranches(Oid database) {
     columns[9].values[i] = TimestampTzGetDatum(q.first_query);
     columns[10].values[i] = TimestampTzGetDatum(q.last_query);
     for (int c = 7; c <= 10; ++c) columns[c].nulls[i] = empty;
-    columns[11].values[i] = HistogramText(row.histogram);
+    columns[11].values[i] = persistence::HistogramText(row.histogram);
     columns[12].values[i] = Int64GetDatum(static_cast<std::int64_t>(row.exposures));
     columns[13].values[i] = Int64GetDatum(static_cast<std::int64_t>(row.assigned_users));
     columns[14].values[i] = Float8GetDatum(row.sequential_p);
@@ -171,12 +99,14 @@ void WriteBranches(Oid database) {
   const Oid element_types[kColumns] = {UUIDOID,   INT4OID,   INT8OID,        INT8OID,        FLOAT8OID,
                                        FLOAT8OID, FLOAT8OID, FLOAT8OID,      FLOAT8OID,      TIMESTAMPTZOID,
                                        TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, FLOAT8OID};
-  InsertColumns(kWriteBranches, "branch metrics", columns, element_types, kColumns, count);
+  persistence::ExecuteColumns(kWriteBranches, SPI_OK_INSERT, "branch metrics", columns, element_types, kColumns,
+                              count);
 }
 
 void WriteEvents(Oid database) {
   int count = 0;
-  EventSnapshot* rows = SnapshotAll(SnapshotEvents, database, &count);
+  EventSnapshot* rows = persistence::SnapshotAll<EventSnapshot>(
+      [&](EventSnapshot* out, int capacity) { return SnapshotEvents(database, nullptr, out, capacity); }, &count);
   if (count == 0) return;
   constexpr int kColumns = 7;
   Column columns[kColumns];
@@ -192,7 +122,7 @@ void WriteEvents(Oid database) {
     columns[6].values[i] = Float8GetDatum(row.moments.m2);
   }
   const Oid element_types[kColumns] = {UUIDOID, INT4OID, TEXTOID, INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
-  InsertColumns(kWriteEvents, "event metrics", columns, element_types, kColumns, count);
+  persistence::ExecuteColumns(kWriteEvents, SPI_OK_INSERT, "event metrics", columns, element_types, kColumns, count);
 }
 
 }  // namespace
@@ -238,12 +168,14 @@ void ReadPersisted(std::vector<PersistedBranch>& branches, std::vector<Persisted
 
 void LockPersistedForClear() {
   catalog::QueryAsOwner("LOCK TABLE abtest.branch_metrics, abtest.event_metrics IN SHARE ROW EXCLUSIVE MODE", {});
+  query_metrics::LockPersistedForClear();  // in the worker's order: after these two
 }
 
 void DeletePersisted(const std::string& experiment_id) {
   const char* id = experiment_id.empty() ? nullptr : experiment_id.c_str();
   catalog::QueryAsOwner("DELETE FROM abtest.branch_metrics WHERE $1::uuid IS NULL OR experiment_id = $1::uuid", {id});
   catalog::QueryAsOwner("DELETE FROM abtest.event_metrics WHERE $1::uuid IS NULL OR experiment_id = $1::uuid", {id});
+  query_metrics::DeletePersisted(experiment_id);
 }
 
 void WritePersisted(Oid database) {

@@ -31,9 +31,11 @@ struct PersistedEvent {
 
 // Backend side (throws): every persisted row of this database.
 void ReadPersisted(std::vector<PersistedBranch>& branches, std::vector<PersistedEvent>& events);
-// Waits out a flush in flight, then keeps the worker out until commit.
+// Waits out a flush in flight, then keeps the worker out until commit. The per-query
+// table too (query_persistence.hpp): it is cleared with the branch metrics.
 void LockPersistedForClear();
-// Deletes the persisted rows of one experiment, or of all when `experiment_id` is empty.
+// Deletes the persisted rows of one experiment, or of all when `experiment_id` is empty,
+// abtest.query_metrics' too.
 void DeletePersisted(const std::string& experiment_id);
 
 // Flush worker side (PostgreSQL errors, no C++ objects): writes the totals of every
