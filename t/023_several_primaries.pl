@@ -139,6 +139,19 @@ propagates('pause', q{SELECT ab_pause('checkout'); SELECT ab_pause('banner')});
 propagates('resume', q{SELECT ab_start('checkout'); SELECT ab_start('banner')});
 propagates('complete', q{SELECT ab_complete('checkout', winner => 'treatment'); SELECT ab_complete('banner')});
 
+# A branch's settings (ab_enter applies them) are part of the replicated catalog too: the
+# subscriber's session that already entered the branch enters it with the new ones.
+my $enter = q{BEGIN; SELECT ab_enter('checkout', 'u500') IS NOT NULL; SELECT current_setting('work_mem'); COMMIT};
+$session{second}->query_safe($enter);
+$session{control}->query_safe(q{SELECT ab_set_branch_settings('checkout', 'treatment', '{"work_mem": "7MB"}')});
+my $entered = '';
+for (my $until = time + $deadline_s; time < $until; usleep(5_000))
+{
+	$entered = (split /\n/, $session{second}->query_safe($enter))[-1];
+	last if $entered eq '7MB';
+}
+is($entered, '7MB', 'a change of branch settings reaches the subscriber\'s ab_enter');
+
 # An experiment created after the subscription, and one deleted.
 propagates('a new experiment', q{SELECT ab_create_experiment('late', ARRAY['a', 'b']); SELECT ab_start('late')},
 	'late');
