@@ -30,7 +30,7 @@ struct Column {
   Oid type;
 };
 
-// The columns a source must have, with the base types they have in the export view.
+// A kind of source: the export view it mirrors, and its columns.
 struct Shape {
   const char* view;  // in schema abtest
   std::vector<Column> columns;
