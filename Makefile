@@ -12,7 +12,8 @@ CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
 # The glue by role: sql/ (SQL entry points), shmem/ (shared memory), worker/ (the flush
 # worker and what it runs), catalog/ (the catalog and each backend's compiled copy),
 # outcomes/ (analysis of the application's tables), branches/ (a branch's settings and
-# the transaction that entered it), hooks/ (executor and utility hooks).
+# the transaction that entered it), hooks/ (executor and utility hooks),
+# merge/ (the counters of several primaries, merged for an analysis).
 GLUE_SRCS = $(sort $(wildcard src/glue/*.cpp src/glue/*/*.cpp))
 CORE_OBJS = $(CORE_SRCS:.cpp=.o)
 OBJS = $(CORE_OBJS) $(GLUE_SRCS:.cpp=.o)

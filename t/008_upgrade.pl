@@ -90,8 +90,9 @@ is($node->safe_psql('postgres', q{
 	SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
 	 WHERE tgrelid IN ('abtest.experiments'::regclass, 'abtest.branches'::regclass,
 	                   'abtest.forced_users'::regclass) AND NOT tgisinternal}),
-	'branches_changed:A,experiments_changed:A,forced_users_changed:A',
-	'the catalog triggers fire in every replication role');
+	'branches_changed:A,branches_replicated:R,experiments_changed:A,experiments_replicated:R,'
+	  . 'forced_users_changed:A,forced_users_replicated:R',
+	'the catalog triggers fire in every replication role, per row in a subscriber\'s apply worker');
 
 # 1.4: per-query metrics of database branches have their table, dumped with the catalog.
 is($node->safe_psql('postgres', q{

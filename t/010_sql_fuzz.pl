@@ -110,6 +110,15 @@ my %pool = (
 	kept_experiment => [ q{'fz'}, q{'fz_loose'} ],
 	kept_branch => [ q{'control'}, q{'treatment'} ],
 	event => [ q{'revenue'}, q{'signup'} ],
+	# Analyses across primaries (1.4): sources of the export views' shape, live, persisted,
+	# garbage, of the wrong shape, not relations at all, listed twice, too many.
+	sources => [ 'NULL', q{'{}'}, q{'{fz_export}'}, q{'{fz_export}'}, q{'{fz_export, abtest.branch_metrics}'},
+		q{'{abtest.branch_metrics_export}'}, q{'{fz_export, fz_export}'}, q{'{fz_garbage}'}, q{'{fz_garbage}'},
+		q{'{fz_facts}'}, q{'{fz_events_export}'}, q{'{fz_facts_id_seq}'}, q{ARRAY[NULL::regclass]},
+		q{ARRAY['4294967295'::oid::regclass]}, q{ARRAY(SELECT 'fz_export'::regclass FROM generate_series(1, 1001))} ],
+	event_sources => [ 'NULL', q{'{}'}, q{'{fz_events_export}'}, q{'{fz_events_export}'},
+		q{'{fz_events_export, abtest.event_metrics}'}, q{'{fz_event_garbage}'}, q{'{fz_event_garbage}'},
+		q{'{fz_export}'}, q{'{fz_events_export, fz_events_export}'} ],
 );
 
 # Every SQL-callable function of the extension, with its argument types.
@@ -197,6 +206,17 @@ my @functions = (
 	[ 'ab_record_event', qw(kept_experiment kept_branch event float8) ],
 	[ 'ab_compare', qw(kept_experiment kept_branch kept_branch) ],
 	[ 'ab_compare_event', qw(kept_experiment kept_branch kept_branch event) ],
+	# More than one primary (1.4): the exports, and the analyses over merged sources.
+	[ 'ab_export_branch_metrics' ],
+	[ 'ab_export_event_metrics' ],
+	[ 'ab_branch_metrics', qw(experiment sources) ],
+	[ 'ab_event_metrics', qw(experiment event_sources) ],
+	[ 'ab_summary', qw(experiment sources) ],
+	[ 'ab_compare', qw(experiment branch branch sources) ],
+	[ 'ab_compare', qw(kept_experiment kept_branch kept_branch sources) ],
+	[ 'ab_compare_all', qw(kept_experiment sources) ],
+	[ 'ab_compare_event', qw(kept_experiment kept_branch kept_branch event event_sources) ],
+	[ 'ab_srm', qw(experiment sources) ],
 );
 
 # A value of the type; a heavy one is kept only 1 in $rarity{$value} times it is drawn.
@@ -241,6 +261,27 @@ $node->safe_psql('postgres', q{
 	SELECT 'user42', now() - g * interval '1 hour', now() - g * interval '1 hour', g FROM generate_series(1, 50) g;
 	INSERT INTO fz_facts (user_id, at, amount) VALUES ('x', now(), 1e300), ('x', now(), -1e300), ('', NULL, NULL);
 	CREATE VIEW fz_facts_view AS SELECT user_id, at, amount FROM fz_facts;
+	-- Sources of analyses across primaries: this server's exports, and rows of their shape
+	-- that no server exports (re-aimed at the kept experiments by fuzz_reset).
+	CREATE VIEW fz_export AS SELECT * FROM abtest.branch_metrics_export;
+	CREATE VIEW fz_events_export AS SELECT * FROM abtest.event_metrics_export;
+	CREATE TABLE fz_garbage AS SELECT * FROM abtest.branch_metrics_export WHERE false;
+	INSERT INTO fz_garbage (experiment_id, branch, query_count, success_count, latency_sum, latency_mean, latency_m2,
+	                        min_latency_ms, max_latency_ms, first_query, last_query, latency_histogram, exposures,
+	                        assigned_users)
+	VALUES (NULL, 'control', 3, 2, 'NaN', 1, 0, 1, 1, now(), now(), '{0,0,3}', 1, 1),
+	       (NULL, 'treatment', 1000000000, 500000000, 5e14, 5e5, 1e20, 0, 1e6, '-infinity', now(), '{1000000000}',
+	        9223372036854775807, 9223372036854775807),
+	       (NULL, 'treatment', 1, 1, 1e308, 1e308, 1e308, -1, 1e308, now(), now(), '{1}', 1, 1),
+	       (NULL, 'control', -1, -5, 0, 0, 0, NULL, NULL, NULL, NULL, '{}', -1, -1),
+	       (NULL, 'third', 1, 0, 0, 0, 0, 0, 0, now(), now(), '{{1}}', 0, 0),
+	       (NULL, 'nope', 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, '{}', 0, 0),
+	       (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	CREATE TABLE fz_event_garbage AS SELECT * FROM abtest.event_metrics_export WHERE false;
+	INSERT INTO fz_event_garbage (experiment_id, branch, event_name, count, sum, mean, m2)
+	VALUES (NULL, 'control', 'revenue', 2, 'Infinity', 1, 0), (NULL, 'control', 'revenue', 1, 1e15, 1e15, 0),
+	       (NULL, 'treatment', repeat('e', 64), 1, 1, 1, 0), (NULL, 'treatment', 'signup', -1, 0, 0, 0),
+	       (NULL, 'control', 'signup', 3, 3e15, 1e15, 1e300), (NULL, 'control', NULL, NULL, NULL, NULL, NULL);
 	CREATE FUNCTION fuzz_reset() RETURNS void LANGUAGE plpgsql AS $$
 	BEGIN
 	    -- Keep two experiments to reach deep code paths, whatever the garbage did to them.
@@ -264,6 +305,9 @@ $node->safe_psql('postgres', q{
 	    IF NOT EXISTS (SELECT FROM abtest.metrics WHERE name = 'fz_ratio') THEN
 	        PERFORM ab_define_ratio_metric('fz_ratio', 'fz_revenue', 'fz_orders');
 	    END IF;
+	    UPDATE fz_garbage SET experiment_id = (SELECT id FROM abtest.experiments
+	                                            WHERE name = CASE WHEN query_count = 3 THEN 'fz_loose' ELSE 'fz' END);
+	    UPDATE fz_event_garbage SET experiment_id = (SELECT id FROM abtest.experiments WHERE name = 'fz');
 	END
 	$$;
 	-- What every metrics and analysis function says about every experiment, every ordered
@@ -293,6 +337,9 @@ $node->safe_psql('postgres', q{
 	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_compare_all(%L)', e.name));
 	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_srm(%L)', e.name));
 	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_report(%L)', e.name));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_branch_metrics(%L, %L)', e.name, '{fz_export}'));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_compare_all(%L, %L)', e.name, '{fz_export}'));
+	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_srm(%L, %L)', e.name, '{fz_export}'));
 	        RETURN QUERY SELECT * FROM fuzz_values(format('ab_query_metrics(%L)', e.name));
 	        FOR pair IN SELECT a.name AS a, b.name AS b FROM abtest.branches a JOIN abtest.branches b USING (experiment_id)
 	                     WHERE experiment_id = e.id AND a.name <> b.name LOOP

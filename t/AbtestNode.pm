@@ -7,12 +7,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use Test::More;
 
-# A started node with abtest in shared_preload_libraries and extra settings.
+# A started node with abtest in shared_preload_libraries and extra settings;
+# allows_streaming => 1 for a physical standby, 'logical' for a publisher.
 sub new_node
 {
 	my ($name, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => $opts{allows_streaming} ? 1 : 0);
+	$node->init(allows_streaming => $opts{allows_streaming} // 0);
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'abtest'\n" . ($opts{conf} // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION abtest');

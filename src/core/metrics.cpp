@@ -10,11 +10,7 @@
 #include "core/limits.hpp"
 
 namespace abtest {
-namespace {
 
-// A float8 the way PostgreSQL prints it, so that the message shows what was sent: the
-// fewest digits that read back exactly, in exponent form below 1e-4 and from 1e15 on
-// (1000000.001, 1000000, 1e+15, 5e-324, NaN, -Infinity).
 std::string FormatValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
@@ -30,6 +26,8 @@ std::string FormatValue(double value) {
   std::snprintf(buffer, sizeof buffer, "%.*f", std::max(0, digits - 1 - exponent), value);
   return buffer;
 }
+
+namespace {
 
 [[noreturn]] void Refuse(const std::string& message, const std::string& experiment, const std::string& branch,
                          const std::string& hint, ErrorKind kind = ErrorKind::kInvalidParameter) {

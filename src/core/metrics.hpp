@@ -55,4 +55,9 @@ struct QueryCounters {
 void ValidateLatency(double latency_ms, const std::string& experiment, const std::string& branch);
 void ValidateEventValue(double value, const std::string& experiment, const std::string& branch);
 
+// A float8 the way PostgreSQL prints it, so that a message shows what was sent: the
+// fewest digits that read back exactly, in exponent form below 1e-4 and from 1e15 on
+// (1000000.001, 1000000, 1e+15, 5e-324, NaN, -Infinity).
+std::string FormatValue(double value);
+
 }  // namespace abtest

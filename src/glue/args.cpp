@@ -72,6 +72,18 @@ std::optional<std::vector<std::string>> ArrayAsText(FunctionCallInfo fcinfo, int
 
 }  // namespace
 
+std::vector<Oid> RegclassArrayArg(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n)) RefuseNull(what);
+  ArrayElements elements = Deconstruct(PG_GETARG_DATUM(n), REGCLASSOID);
+  std::vector<Oid> result;
+  result.reserve(static_cast<std::size_t>(elements.count));
+  for (int i = 0; i < elements.count; ++i) {
+    if (elements.nulls[i]) throw Error(ErrorKind::kNullValue, std::string(what) + " must not contain NULL");
+    result.push_back(DatumGetObjectId(elements.values[i]));
+  }
+  return result;
+}
+
 std::optional<std::vector<std::string>> TextArrayArg(FunctionCallInfo fcinfo, int n, const char* what) {
   return ArrayAsText(fcinfo, n, what, TEXTOID);
 }

@@ -17,6 +17,8 @@ std::string TextArg(FunctionCallInfo fcinfo, int n, const char* what);
 std::optional<std::string> OptionalTextArg(FunctionCallInfo fcinfo, int n);
 std::optional<std::vector<std::string>> TextArrayArg(FunctionCallInfo fcinfo, int n, const char* what);
 std::optional<std::vector<std::string>> NumericArrayArg(FunctionCallInfo fcinfo, int n, const char* what);
+// A regclass[] argument; refuses NULL and NULL elements.
+std::vector<Oid> RegclassArrayArg(FunctionCallInfo fcinfo, int n, const char* what);
 
 // A jsonb object's members with scalar values as text (numbers exactly as written).
 std::vector<std::pair<std::string, std::string>> JsonbObjectArg(FunctionCallInfo fcinfo, int n, const char* what);

@@ -91,17 +91,6 @@ SimpleMetric SimpleFrom(const Json& doc) {
   return metric;
 }
 
-// The relation's name for messages, schema-qualified; the OID when it is gone.
-std::string RelationName(Oid relation) {
-  const char* name = PgCall([&]() -> const char* {
-    char* rel = get_rel_name(relation);
-    if (rel == nullptr) return nullptr;
-    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relation)), rel);
-  });
-  if (name == nullptr) return "(OID " + std::to_string(relation) + ")";
-  return name;
-}
-
 enum class ColumnUse { kUser, kTime, kValue };
 
 // The column's quoted name, after checking that it exists and that its type fits its use.
@@ -146,6 +135,16 @@ std::string ResolveColumn(const SimpleMetric& metric, const std::string& source,
 }
 
 }  // namespace
+
+std::string RelationName(Oid relation) {
+  const char* name = PgCall([&]() -> const char* {
+    char* rel = get_rel_name(relation);
+    if (rel == nullptr) return nullptr;
+    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relation)), rel);
+  });
+  if (name == nullptr) return "(OID " + std::to_string(relation) + ")";
+  return name;
+}
 
 ResolvedSource ResolveSource(const SimpleMetric& metric) {
   Oid relation = metric.source;

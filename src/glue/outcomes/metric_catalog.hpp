@@ -42,6 +42,10 @@ struct ResolvedSource {
   std::optional<std::string> value_column;
 };
 
+// The relation's name for messages and queries, schema-qualified and quoted as needed;
+// "(OID n)" when it is gone.
+std::string RelationName(Oid relation);
+
 // Checks that `source` is a table, view, materialized view or foreign table and that
 // its columns exist with usable types: the user column a scalar (compared as text), the
 // time column timestamptz or timestamp, the value column a number. Refusals name the

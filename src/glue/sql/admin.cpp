@@ -212,9 +212,11 @@ ABTEST_SQL_FUNCTION(ab_clear_user_cache) {
   PG_RETURN_VOID();
 }
 
-// Statement trigger on the catalog tables: routing caches of every backend reload
-// after the change commits (see experiment_cache.hpp). Needs no shared memory, so
-// that restoring a dump works on a server without abtest preloaded.
+// Trigger on the catalog tables: routing caches of every backend reload after the
+// change commits (see experiment_cache.hpp). A statement trigger in ordinary sessions;
+// a row trigger in a logical-replication subscriber's apply worker, which fires no
+// statement triggers (abtest--1.3--1.4.sql). Needs no shared memory, so that restoring
+// a dump works on a server without abtest preloaded.
 ABTEST_SQL_FUNCTION(abtest_catalog_changed) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     throw Error(ErrorKind::kWrongState, "abtest_catalog_changed must be called as a trigger");

@@ -1,6 +1,8 @@
 // SQL-callable analysis: ab_compare, ab_compare_event, ab_compare_all, ab_srm,
 // ab_sample_size, ab_report and ab_report_html. The statistics are the core's (comparison.hpp,
-// report.hpp); this file gathers counters and catalog facts and shapes the rows.
+// report.hpp); this file gathers counters and catalog facts and shapes the rows. The
+// comparisons and ab_srm read this server's counters, or, with a sources argument,
+// several servers' merged (merge/counters.hpp): the same code analyses both.
 
 #include <cmath>
 #include <cstring>
@@ -24,6 +26,7 @@
 #include "glue/experiment_arg.hpp"
 #include "glue/outcomes/metric_reports.hpp"
 #include "glue/guard.hpp"
+#include "glue/merge/counters.hpp"
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/result_set.hpp"
 #include "glue/shmem/shared_state.hpp"
@@ -157,11 +160,12 @@ ABTEST_SQL_FUNCTION(ab_compare) {
   int a = RequireBranch(fcinfo, experiment, 1);
   int b = RequireBranch(fcinfo, experiment, 2);
   RequireDistinctBranches(experiment.name(), experiment.branch(a), experiment.branch(b));
-  metrics::BranchSnapshot snapshot_a, snapshot_b;
-  metrics::ReadBranch(experiment, a, &snapshot_a);
-  metrics::ReadBranch(experiment, b, &snapshot_b);
-  // Against the control, this look joins the running minimum of earlier ones.
-  bool against_control = a == 0 && b != 0;
+  std::vector<metrics::BranchSnapshot> branches = merge::Branches(fcinfo, experiment, 3);
+  const metrics::BranchSnapshot& snapshot_a = branches[static_cast<std::size_t>(a)];
+  const metrics::BranchSnapshot& snapshot_b = branches[static_cast<std::size_t>(b)];
+  // Against the control, this look joins the running minimum of earlier ones; a look at
+  // merged counters is one of its own (nowhere to keep a minimum for them).
+  bool against_control = a == 0 && b != 0 && !merge::HasSources(fcinfo, 3);
   QueryComparison c = CompareQueries(snapshot_a.queries, snapshot_b.queries, SettingsOf(experiment),
                                      against_control ? snapshot_b.sequential_p : 1);
   if (against_control) c.sequential_p_value = metrics::LowerSequentialP(experiment, b, c.sequential_p_value);
@@ -192,8 +196,7 @@ ABTEST_SQL_FUNCTION(ab_compare_event) {
   int b = RequireBranch(fcinfo, experiment, 2);
   RequireDistinctBranches(experiment.name(), experiment.branch(a), experiment.branch(b));
   std::string event_name = TextArg(fcinfo, 3, "event_name");
-  pg_uuid_t id = UuidFromText(experiment.model().id);
-  std::vector<metrics::EventSnapshot> events = metrics::ReadEvents(&id);
+  std::vector<metrics::EventSnapshot> events = merge::Events(fcinfo, experiment, 4);
   RunningMoments moments_a, moments_b;
   for (const metrics::EventSnapshot& event : events) {
     if (event_name != event.name) continue;
@@ -225,8 +228,9 @@ ABTEST_SQL_FUNCTION(ab_compare_event) {
 ABTEST_SQL_FUNCTION(ab_compare_all) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
-  std::vector<double> sequential = LookAtSequentialP(experiment, branches);
+  std::vector<metrics::BranchSnapshot> branches = merge::Branches(fcinfo, experiment, 1);
+  std::vector<double> sequential = merge::HasSources(fcinfo, 1) ? std::vector<double>(branches.size(), 1.0)
+                                                                : LookAtSequentialP(experiment, branches);
   std::vector<QueryCounters> counters = CountersOf(branches);
   std::vector<ControlComparison> comparisons = CompareAllToControl(counters, SettingsOf(experiment), sequential);
 
@@ -251,7 +255,7 @@ ABTEST_SQL_FUNCTION(ab_srm) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
   std::optional<SampleRatioCheck> check =
-      SampleRatioOf(experiment, ObservedUsers(experiment, metrics::ReadBranches(experiment)));
+      SampleRatioOf(experiment, ObservedUsers(experiment, merge::Branches(fcinfo, experiment, 1)));
   ResultSet rows(fcinfo);
   Datum values[4];
   // Users in a branch allocated 0% make the statistic infinite: NULL, with p = 0 and a mismatch.

@@ -1,6 +1,7 @@
 // SQL-callable metrics: recording (ab_record_query, ab_record_event: the hot path,
 // no SPI, no catalog access) and reading (ab_branch_metrics, ab_event_metrics,
-// ab_summary, ab_all_summaries, ab_stats), and clearing.
+// ab_summary, ab_all_summaries, ab_stats; the exports another server merges), and
+// clearing.
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "glue/experiment_arg.hpp"
 #include "glue/catalog/experiment_cache.hpp"
 #include "glue/guard.hpp"
+#include "glue/merge/counters.hpp"
 #include "glue/worker/metrics_persistence.hpp"
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/result_set.hpp"
@@ -78,6 +80,16 @@ void AddSummaryRow(ResultSet& rows, const CompiledExperiment& experiment, const 
 
 pg_uuid_t ExperimentId(const CompiledExperiment& experiment) { return UuidFromText(experiment.model().id); }
 
+// A latency histogram as bigint[], up to its last bucket that is not 0 (as
+// abtest.branch_metrics keeps it).
+Datum HistogramDatum(const std::uint64_t* histogram) {
+  int count = kLatencyBuckets;
+  while (count > 0 && histogram[count - 1] == 0) --count;
+  Datum buckets[kLatencyBuckets];
+  for (int i = 0; i < count; ++i) buckets[i] = Int64Datum(histogram[i]);
+  return PgCall([&] { return PointerGetDatum(construct_array(buckets, count, INT8OID, 8, true, TYPALIGN_DOUBLE)); });
+}
+
 }  // namespace
 }  // namespace abtest::glue
 
@@ -114,10 +126,11 @@ ABTEST_SQL_FUNCTION(ab_record_event) {
 // One row per branch, in branch order; zeros for a branch without data. The last
 // column, latency_sum_ms, came with 1.4: the rows of an older catalog take the first
 // sixteen values (the tuplestore reads as many as its descriptor has columns).
+// With sources, of their counters merged (merge/counters.hpp).
 ABTEST_SQL_FUNCTION(ab_branch_metrics) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(experiment);
+  std::vector<metrics::BranchSnapshot> branches = merge::Branches(fcinfo, experiment, 1);
   ResultSet rows(fcinfo);
   constexpr int kColumns = 17;
   for (std::size_t i = 0; i < branches.size(); ++i) {
@@ -150,12 +163,12 @@ ABTEST_SQL_FUNCTION(ab_branch_metrics) {
   return static_cast<Datum>(0);
 }
 
-// One row per branch and event name, in branch order, then by name.
+// One row per branch and event name, in branch order, then by name. With sources, of
+// their counters merged.
 ABTEST_SQL_FUNCTION(ab_event_metrics) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  pg_uuid_t id = ExperimentId(experiment);
-  std::vector<metrics::EventSnapshot> events = metrics::ReadEvents(&id);
+  std::vector<metrics::EventSnapshot> events = merge::Events(fcinfo, experiment, 1);
   std::sort(events.begin(), events.end(), [](const metrics::EventSnapshot& a, const metrics::EventSnapshot& b) {
     return a.position != b.position ? a.position < b.position : std::strcmp(a.name, b.name) < 0;
   });
@@ -180,7 +193,7 @@ ABTEST_SQL_FUNCTION(ab_event_metrics) {
 ABTEST_SQL_FUNCTION(ab_summary) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  Summary summary = Summarize(metrics::ReadBranches(experiment));
+  Summary summary = Summarize(merge::Branches(fcinfo, experiment, 1));
   ResultSet rows(fcinfo);
   AddSummaryRow(rows, experiment, summary);
   return static_cast<Datum>(0);
@@ -227,6 +240,74 @@ ABTEST_SQL_FUNCTION(ab_stats) {
                      Int32GetDatum(branches_tracked),                     Int64Datum(queries)};
   bool nulls[6] = {};
   rows.Add(values, nulls);
+  return static_cast<Datum>(0);
+}
+
+// Every branch of every experiment of this database with its mergeable counters, live:
+// abtest.branch_metrics_export, which another server reads as a source (merge/counters.hpp).
+// The columns of abtest.branch_metrics, in its order, after the experiment's name.
+ABTEST_SQL_FUNCTION(ab_export_branch_metrics) {
+  RequirePreloaded();
+  std::vector<const CompiledExperiment*> experiments = experiment_cache::All();
+  ResultSet rows(fcinfo);
+  constexpr int kColumns = 15;
+  for (const CompiledExperiment* experiment : experiments) {
+    pg_uuid_t id = ExperimentId(*experiment);
+    std::vector<metrics::BranchSnapshot> branches = metrics::ReadBranches(*experiment);
+    for (std::size_t i = 0; i < branches.size(); ++i) {
+      const QueryCounters& q = branches[i].queries;
+      Datum values[kColumns];
+      bool nulls[kColumns] = {};
+      values[0] = UUIDPGetDatum(&id);
+      values[1] = TextDatum(experiment->name());
+      values[2] = TextDatum(experiment->branch(static_cast<int>(i)));
+      values[3] = Int64Datum(q.queries());
+      values[4] = Int64Datum(q.successes);
+      values[5] = Float8GetDatum(q.latency.sum);
+      values[6] = Float8GetDatum(q.latency.mean);
+      values[7] = Float8GetDatum(q.latency.m2);
+      values[8] = Float8GetDatum(q.min_latency_ms);
+      values[9] = Float8GetDatum(q.max_latency_ms);
+      values[10] = TimestampTzGetDatum(q.first_query);
+      values[11] = TimestampTzGetDatum(q.last_query);
+      nulls[8] = nulls[9] = nulls[10] = nulls[11] = q.queries() == 0;
+      values[12] = HistogramDatum(branches[i].histogram);
+      values[13] = Int64Datum(branches[i].exposures);
+      values[14] = Int64Datum(branches[i].assigned_users);
+      rows.Add(values, nulls);
+    }
+  }
+  return static_cast<Datum>(0);
+}
+
+// Every event of every experiment of this database: abtest.event_metrics_export.
+ABTEST_SQL_FUNCTION(ab_export_event_metrics) {
+  RequirePreloaded();
+  std::vector<const CompiledExperiment*> experiments = experiment_cache::All();
+  std::vector<metrics::EventSnapshot> events = metrics::ReadEvents(nullptr);
+  std::sort(events.begin(), events.end(), [](const metrics::EventSnapshot& a, const metrics::EventSnapshot& b) {
+    return a.position != b.position ? a.position < b.position : std::strcmp(a.name, b.name) < 0;
+  });
+  ResultSet rows(fcinfo);
+  constexpr int kColumns = 8;
+  for (const CompiledExperiment* experiment : experiments) {
+    pg_uuid_t id = ExperimentId(*experiment);
+    for (const metrics::EventSnapshot& event : events) {
+      if (memcmp(&event.experiment, &id, sizeof id) != 0) continue;
+      if (event.position >= static_cast<int>(experiment->model().branches.size())) continue;
+      Datum values[kColumns];
+      bool nulls[kColumns] = {};
+      values[0] = UUIDPGetDatum(&id);
+      values[1] = TextDatum(experiment->name());
+      values[2] = TextDatum(experiment->branch(event.position));
+      values[3] = TextDatum(event.name);
+      values[4] = Int64Datum(event.moments.count);
+      values[5] = Float8GetDatum(event.moments.sum);
+      values[6] = Float8GetDatum(event.moments.mean);
+      values[7] = Float8GetDatum(event.moments.m2);
+      rows.Add(values, nulls);
+    }
+  }
   return static_cast<Datum>(0);
 }
 

@@ -26,9 +26,21 @@ void Complete(const std::string& name, const std::optional<std::string>& winner)
   PgCall([&] { ereport(LOG, (errmsg("%s", message.c_str()))); });
 }
 
+// Whether this database's experiments come from another primary through a
+// logical-replication subscription (README, "More than one server"). Such a primary
+// does not complete experiments itself: it would change its copy of the catalog alone,
+// on its own share of the traffic. The control primary decides, and its change arrives.
+bool CatalogIsSubscribed() {
+  const char* sql =
+      "SELECT 'subscribed' FROM pg_catalog.pg_subscription_rel "
+      "WHERE srrelid = 'abtest.experiments'::pg_catalog.regclass LIMIT 1";
+  return catalog::QueryAsOwner(sql, {}).has_value();
+}
+
 // A body for RunGuarded, which turns exceptions into PostgreSQL errors after the C++
 // frames have unwound: the worker then handles them like any other error.
 Datum CompleteDecided(FunctionCallInfo) {
+  if (CatalogIsSubscribed()) return static_cast<Datum>(0);
   for (Experiment& experiment : catalog::LoadAll()) {
     if (experiment.state != State::kActive || !experiment.config.auto_complete) continue;
     CompiledExperiment compiled(std::move(experiment));
