@@ -9,6 +9,7 @@
 #include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
 #include "glue/shmem/sticky_cache.hpp"
+#include "glue/worker/queue_launcher.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -40,13 +41,17 @@ void _PG_init(void) {
                           "Number of sticky assignments kept in shared memory (40 bytes each).", nullptr,
                           &sticky_cache_size, 1048576, 1024, INT_MAX / 2, PGC_POSTMASTER, 0, nullptr, nullptr,
                           nullptr);
-  DefineCustomIntVariable("abtest.max_databases", "Number of databases that can use abtest's write-behind (sticky assignments, metrics).",
-                          "A database beyond it writes its assignments synchronously and cannot record metrics.", &max_databases, 4, 1, 1024,
-                          PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("abtest.max_databases",
+                          "Number of databases that can hold abtest's per-database state (write-behind queue, "
+                          "metrics) at once.",
+                          "0 (the default) gives one per possible connection (MaxBackends), so that no database is "
+                          "ever refused; the state of a database nobody is connected to is reclaimed.",
+                          &max_databases, 0, 0, 262143, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("abtest.assignment_queue_size",
-                          "Shared memory for the queue of unwritten sticky assignments, per database.", nullptr,
-                          &assignment_queue_size, 16384, 64, INT_MAX / 1024, PGC_POSTMASTER, GUC_UNIT_KB, nullptr,
-                          nullptr, nullptr);
+                          "Shared memory for sticky assignments not yet written to abtest.assignments, shared by "
+                          "all databases.",
+                          nullptr, &assignment_queue_size, 65536, 128, INT_MAX / 1024, PGC_POSTMASTER, GUC_UNIT_KB,
+                          nullptr, nullptr, nullptr);
   DefineCustomIntVariable("abtest.flush_interval",
                           "Longest time a new sticky assignment waits before it is written to abtest.assignments.",
                           nullptr, &flush_interval_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
@@ -89,4 +94,5 @@ void _PG_init(void) {
   MarkGUCPrefixReserved("abtest");
   InstallSharedMemoryHooks();
   statement_timing::InstallHooks();
+  queue_launcher::Register();
 }

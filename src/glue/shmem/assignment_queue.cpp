@@ -1,5 +1,8 @@
 #include "glue/shmem/assignment_queue.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/shmem/metrics_store.hpp"
@@ -10,99 +13,203 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
 }
 
 namespace abtest::glue {
 
-int max_databases = 4;
-int assignment_queue_size = 16384;
+int max_databases = 0;
+int assignment_queue_size = 65536;
 int flush_interval_ms = 1000;
 
 namespace {
 
+// The queues share one pool of chunks: a database takes chunks as its queue grows
+// and gives each back once the worker has written it, so one busy database may use
+// the whole pool and an idle one holds none. A record never spans two chunks.
+constexpr Size kChunkBytes = 64 * 1024;
+
+struct Chunk {
+  std::int32_t next;  // the queue's next chunk, or -1
+  std::uint32_t used; // bytes of records in it
+};
+
 struct Queue {
   LWLock* lock;
-  Oid database;            // InvalidOid: free
+  Oid database;            // InvalidOid: free; changed under claim_lock and lock
   bool worker_starting;    // registered, not yet attached
   TimestampTz starting_since;
+  TimestampTz retry_after; // a registration failed: not before then (no free worker slot)
+  bool wants_worker;       // a registration failed: a running worker of another database yields
   pid_t worker_pid;        // 0: none
   Latch* worker_latch;
-  std::uint64_t head;      // bytes ever appended
-  std::uint64_t tail;      // bytes ever taken
-  Size capacity;
-  Size data_offset;        // from the start of the shared area
+  std::int32_t first_chunk;  // read from (the oldest records), -1: none
+  std::int32_t last_chunk;   // appended to, -1: none
+  std::uint32_t read_offset; // in first_chunk
+  std::uint64_t appended;    // bytes ever appended
+  std::uint64_t taken;       // bytes ever taken
 };
 
 struct QueueArea {
-  LWLock* claim_lock;  // guards claiming a queue for a database
+  LWLock* claim_lock;  // guards which database holds which queue
+  slock_t pool_mutex;  // guards the free list
+  std::int32_t free_chunk;  // head of the free list, -1: none
+  std::int32_t free_count;
+  std::int32_t chunk_count;
+  Size chunks_offset;  // of the Chunk headers, from the start of the area
+  Size data_offset;    // of the chunks' bytes
   Queue queues[FLEXIBLE_ARRAY_MEMBER];
 };
 
 QueueArea* area = nullptr;
 
-Size Capacity() { return MAXALIGN(static_cast<Size>(assignment_queue_size) * 1024); }
-Size HeaderSize() { return MAXALIGN(offsetof(QueueArea, queues) + sizeof(Queue) * max_databases); }
-char* DataOf(Queue& queue) { return reinterpret_cast<char*>(area) + queue.data_offset; }
+int ChunkCount() {
+  return static_cast<int>(std::max<Size>(2, static_cast<Size>(assignment_queue_size) * 1024 / kChunkBytes));
+}
+Size HeaderSize() { return MAXALIGN(offsetof(QueueArea, queues) + sizeof(Queue) * DatabaseSlots()); }
+Size ChunkHeadersSize() { return MAXALIGN(sizeof(Chunk) * ChunkCount()); }
+Chunk& ChunkAt(int index) {
+  return reinterpret_cast<Chunk*>(reinterpret_cast<char*>(area) + area->chunks_offset)[index];
+}
+char* ChunkData(int index) {
+  return reinterpret_cast<char*>(area) + area->data_offset + static_cast<Size>(index) * kChunkBytes;
+}
 
 Size RecordLength(std::size_t user_length) { return TYPEALIGN(8, sizeof(QueuedAssignment) + user_length); }
 
-int ClaimQueueLocked() {
-  int free_queue = -1;
+int TakeFreeChunk() {
+  SpinLockAcquire(&area->pool_mutex);
+  int chunk = area->free_chunk;
+  if (chunk >= 0) {
+    area->free_chunk = ChunkAt(chunk).next;
+    --area->free_count;
+  }
+  SpinLockRelease(&area->pool_mutex);
+  if (chunk >= 0) {
+    ChunkAt(chunk).next = -1;
+    ChunkAt(chunk).used = 0;
+  }
+  return chunk;
+}
+
+void ReturnChunk(int chunk) {
+  SpinLockAcquire(&area->pool_mutex);
+  ChunkAt(chunk).next = area->free_chunk;
+  area->free_chunk = chunk;
+  ++area->free_count;
+  SpinLockRelease(&area->pool_mutex);
+}
+
+// Gives every chunk of the queue back. Called with its lock held exclusively.
+void EmptyQueueLocked(Queue& queue) {
+  for (int chunk = queue.first_chunk; chunk >= 0;) {
+    int next = ChunkAt(chunk).next;
+    ReturnChunk(chunk);
+    chunk = next;
+  }
+  queue.first_chunk = queue.last_chunk = -1;
+  queue.read_offset = 0;
+  queue.taken = queue.appended;
+}
+
+// Visits the queue's records from the oldest; `visit` returns false to stop. Called
+// with its lock held.
+template <typename Visit>
+void ForEachRecordLocked(Queue& queue, Visit&& visit) {
+  std::uint32_t offset = queue.read_offset;
+  for (int chunk = queue.first_chunk; chunk >= 0; chunk = ChunkAt(chunk).next, offset = 0)
+    for (std::uint32_t at = offset; at < ChunkAt(chunk).used;) {
+      auto* record = reinterpret_cast<QueuedAssignment*>(ChunkData(chunk) + at);
+      if (!visit(*record)) return;
+      at += record->length;
+    }
+}
+
+// Whether nothing of the database that holds the queue lives only in memory, and
+// no process of it could be using the queue: its state can go (see ClaimQueue).
+bool ReclaimableLocked(const Queue& queue, bool database_exists) {
+  if (queue.worker_pid != 0 || queue.worker_starting) return false;
+  if (!database_exists) return true;  // dropped: what it still holds is garbage
+  return !InRecovery() && queue.appended == queue.taken && !metrics::IsDirtyAt(static_cast<int>(&queue - area->queues)) &&
+         CountDBBackends(queue.database) == 0 && !WarmStartPending(queue.database);
+}
+
+// Hands queue `index` from its database to this one. Called with claim_lock held
+// exclusively: the database that left cannot claim a queue meanwhile.
+void ReassignLocked(int index) {
+  Queue& queue = area->queues[index];
+  Oid former = queue.database;
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  EmptyQueueLocked(queue);
+  queue.database = MyDatabaseId;
+  queue.worker_starting = false;
+  queue.wants_worker = false;
+  queue.retry_after = 0;
+  LWLockRelease(queue.lock);
+  // Its counters were written (it was not dirty) or it was dropped: a later use
+  // loads them from the tables again.
+  metrics::ForgetDatabase(index, former);
+}
+
+// The queue of this database, claimed on first use: a free one, else the one of a
+// database that is gone or that no process uses and that has nothing unwritten.
+int ClaimQueue() {
   LWLockAcquire(area->claim_lock, LW_SHARED);
-  for (int i = 0; i < max_databases; ++i)
+  for (int i = 0; i < DatabaseSlots(); ++i)
     if (area->queues[i].database == MyDatabaseId) {
       LWLockRelease(area->claim_lock);
       return i;
     }
   LWLockRelease(area->claim_lock);
+
+  // Which databases still exist is a catalog question: asked without a lock held.
+  std::vector<Oid> dropped;
+  std::vector<Oid> held;
+  LWLockAcquire(area->claim_lock, LW_SHARED);
+  for (int i = 0; i < DatabaseSlots(); ++i)
+    if (area->queues[i].database != InvalidOid) held.push_back(area->queues[i].database);
+  LWLockRelease(area->claim_lock);
+  bool all_taken = static_cast<int>(held.size()) == DatabaseSlots();
+  if (all_taken)
+    for (Oid database : held)
+      if (!catalog::DatabaseExists(database)) dropped.push_back(database);
+
   LWLockAcquire(area->claim_lock, LW_EXCLUSIVE);
-  for (int i = 0; i < max_databases; ++i) {
+  int chosen = -1;
+  for (int i = 0; i < DatabaseSlots(); ++i) {
     if (area->queues[i].database == MyDatabaseId) {
       LWLockRelease(area->claim_lock);
       return i;
     }
-    if (free_queue < 0 && area->queues[i].database == InvalidOid) free_queue = i;
+    if (chosen < 0 && area->queues[i].database == InvalidOid) chosen = i;
   }
-  if (free_queue >= 0) area->queues[free_queue].database = MyDatabaseId;
-  LWLockRelease(area->claim_lock);
-  return free_queue;
-}
-
-// A queue claimed by a database that was dropped serves another one: what it still
-// holds is garbage, and so are the dropped database's metrics state.
-int ReclaimQueueOfDroppedDatabase() {
-  for (int i = 0; i < max_databases; ++i) {
-    LWLockAcquire(area->claim_lock, LW_SHARED);
-    Oid database = area->queues[i].database;
-    LWLockRelease(area->claim_lock);
-    if (database == InvalidOid || database == MyDatabaseId || catalog::DatabaseExists(database)) continue;
-    bool reclaimed = false;
-    LWLockAcquire(area->claim_lock, LW_EXCLUSIVE);
-    Queue& queue = area->queues[i];
-    LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-    if (queue.database == database && queue.worker_pid == 0) {
-      queue.database = MyDatabaseId;
-      queue.head = queue.tail = 0;
-      queue.worker_starting = false;
-      metrics::ForgetDatabase(i);
-      reclaimed = true;
+  if (chosen >= 0) {
+    area->queues[chosen].database = MyDatabaseId;
+  } else {
+    for (int i = 0; i < DatabaseSlots() && chosen < 0; ++i) {
+      const Queue& queue = area->queues[i];
+      bool exists = std::find(dropped.begin(), dropped.end(), queue.database) == dropped.end();
+      if (ReclaimableLocked(queue, exists)) chosen = i;
     }
-    LWLockRelease(queue.lock);
-    LWLockRelease(area->claim_lock);
-    if (reclaimed) return i;
+    if (chosen >= 0) ReassignLocked(chosen);
   }
-  return -1;
+  LWLockRelease(area->claim_lock);
+  return chosen;
 }
 
-
-// Starts this database's flush worker unless one runs or is starting. Called with
-// the queue's lock held exclusively.
+// Starts the flush worker of the queue's database unless one runs or is starting.
+// Called with the queue's lock held exclusively. When no worker slot is free
+// (max_worker_processes), it tries again after a flush interval, the launcher tries
+// too (queue_launcher.hpp), and a worker of another database yields its slot after a
+// few writes (WorkerShouldYield): the queue keeps the records meanwhile.
 void EnsureWorkerLocked(Queue& queue, bool quiet = false) {
   constexpr long kStartTimeoutMs = 10000;  // a worker that never attached is tried again
   if (queue.worker_pid != 0) return;
-  if (queue.worker_starting &&
-      !TimestampDifferenceExceeds(queue.starting_since, GetCurrentTimestamp(), kStartTimeoutMs))
-    return;
+  TimestampTz now = GetCurrentTimestamp();
+  if (queue.worker_starting && !TimestampDifferenceExceeds(queue.starting_since, now, kStartTimeoutMs)) return;
+  if (queue.retry_after != 0 && now < queue.retry_after) return;
   BackgroundWorker worker;
   memset(&worker, 0, sizeof worker);
   worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -110,17 +217,26 @@ void EnsureWorkerLocked(Queue& queue, bool quiet = false) {
   worker.bgw_restart_time = BGW_NEVER_RESTART;  // the next backend that queues starts a new one
   snprintf(worker.bgw_library_name, BGW_MAXLEN, "abtest");
   snprintf(worker.bgw_function_name, BGW_MAXLEN, "abtest_flush_worker_main");
-  snprintf(worker.bgw_name, BGW_MAXLEN, "abtest flush worker for database %u", MyDatabaseId);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "abtest flush worker for database %u", queue.database);
   snprintf(worker.bgw_type, BGW_MAXLEN, "abtest flush worker");
-  worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+  worker.bgw_main_arg = ObjectIdGetDatum(queue.database);
   if (RegisterDynamicBackgroundWorker(&worker, nullptr)) {
     queue.worker_starting = true;
-    queue.starting_since = GetCurrentTimestamp();
+    queue.starting_since = now;
+    queue.retry_after = 0;
+    return;
   }
-  else if (!quiet)
-    ereport(WARNING, (errmsg("abtest could not start a flush worker for database %u", MyDatabaseId),
-                      errhint("Raise max_worker_processes; until then new sticky assignments are written "
-                              "synchronously when the queue is full.")));
+  queue.wants_worker = true;
+  queue.retry_after = TimestampTzPlusMilliseconds(now, flush_interval_ms);
+  // Once a minute per backend at most: a routing query over many users would
+  // otherwise repeat it for each.
+  static TimestampTz last_warning = 0;
+  if (quiet || (last_warning != 0 && !TimestampDifferenceExceeds(last_warning, now, 60000))) return;
+  last_warning = now;
+  ereport(WARNING, (errmsg("abtest could not start a flush worker for database %u: no free background worker slot",
+                           queue.database),
+                    errhint("Raise max_worker_processes. Meanwhile the workers of other databases take turns, and "
+                            "new sticky assignments are written synchronously when the queue is full.")));
 }
 
 void WakeWorkerLocked(Queue& queue) {
@@ -142,9 +258,13 @@ void DetachWorker(int, Datum arg) {
 
 }  // namespace
 
-Size AssignmentQueueShmemSize() { return add_size(HeaderSize(), mul_size(max_databases, Capacity())); }
+int DatabaseSlots() { return max_databases > 0 ? max_databases : MaxBackends; }
 
-void AssignmentQueueRequestLocks() { RequestNamedLWLockTranche("abtest assignment queues", max_databases + 1); }
+Size AssignmentQueueShmemSize() {
+  return add_size(add_size(HeaderSize(), ChunkHeadersSize()), mul_size(ChunkCount(), kChunkBytes));
+}
+
+void AssignmentQueueRequestLocks() { RequestNamedLWLockTranche("abtest assignment queues", DatabaseSlots() + 1); }
 
 void AssignmentQueueShmemInit() {
   bool found = false;
@@ -152,24 +272,34 @@ void AssignmentQueueShmemInit() {
   if (found) return;
   LWLockPadded* locks = GetNamedLWLockTranche("abtest assignment queues");
   area->claim_lock = &locks[0].lock;
-  for (int i = 0; i < max_databases; ++i) {
+  SpinLockInit(&area->pool_mutex);
+  area->chunk_count = ChunkCount();
+  area->chunks_offset = HeaderSize();
+  area->data_offset = HeaderSize() + ChunkHeadersSize();
+  area->free_chunk = -1;
+  area->free_count = 0;
+  for (int i = area->chunk_count - 1; i >= 0; --i) ReturnChunk(i);
+  for (int i = 0; i < DatabaseSlots(); ++i) {
     Queue& queue = area->queues[i];
     queue.lock = &locks[i + 1].lock;
     queue.database = InvalidOid;
     queue.worker_starting = false;
+    queue.starting_since = 0;
+    queue.retry_after = 0;
+    queue.wants_worker = false;
     queue.worker_pid = 0;
     queue.worker_latch = nullptr;
-    queue.head = queue.tail = 0;
-    queue.capacity = Capacity();
-    queue.data_offset = HeaderSize() + static_cast<Size>(i) * Capacity();
+    queue.first_chunk = queue.last_chunk = -1;
+    queue.read_offset = 0;
+    queue.appended = queue.taken = 0;
   }
 }
 
 int ClaimDatabaseQueue() {
-  static int claimed = -1;  // a claim is never given back: a backend (of one database) remembers it
-  if (claimed >= 0) return claimed;
-  claimed = ClaimQueueLocked();
-  if (claimed < 0) claimed = ReclaimQueueOfDroppedDatabase();
+  // A claim holds while this backend lives: a queue is only reclaimed from a
+  // database that no process is connected to.
+  static int claimed = -1;
+  if (claimed < 0) claimed = ClaimQueue();
   return claimed;
 }
 
@@ -196,21 +326,27 @@ EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int bra
   Queue& queue = area->queues[index];
   Size length = RecordLength(user_id.size());
 
-  // When full, wake the worker and wait for room, at most two flush intervals.
+  // When the pool is used up, wake the worker and wait for room, at most two flush intervals.
   for (int waited_ms = 0;; waited_ms += 10) {
     LWLockAcquire(queue.lock, LW_EXCLUSIVE);
     EnsureWorkerLocked(queue);
-    Size position = queue.head % queue.capacity;
-    Size to_end = queue.capacity - position;
-    Size needed = length <= to_end ? length : to_end + length;  // a record never wraps
-    if (queue.capacity - (queue.head - queue.tail) >= needed) {
-      char* data = DataOf(queue);
-      if (length > to_end) {
-        reinterpret_cast<QueuedAssignment*>(data + position)->length = 0;  // padding to the end
-        queue.head += to_end;
-        position = 0;
+    bool room = queue.last_chunk >= 0 && ChunkAt(queue.last_chunk).used + length <= kChunkBytes;
+    if (!room) {
+      int chunk = TakeFreeChunk();
+      if (chunk >= 0) {
+        if (queue.last_chunk >= 0)
+          ChunkAt(queue.last_chunk).next = chunk;
+        else {
+          queue.first_chunk = chunk;
+          queue.read_offset = 0;
+        }
+        queue.last_chunk = chunk;
+        room = true;
       }
-      auto* record = reinterpret_cast<QueuedAssignment*>(data + position);
+    }
+    if (room) {
+      Chunk& chunk = ChunkAt(queue.last_chunk);
+      auto* record = reinterpret_cast<QueuedAssignment*>(ChunkData(queue.last_chunk) + chunk.used);
       record->length = static_cast<std::uint32_t>(length);
       record->slot = key.slot;
       record->epoch = key.epoch;
@@ -224,8 +360,11 @@ EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int bra
       record->user_length = static_cast<std::uint32_t>(user_id.size());
       record->reserved = 0;
       memcpy(reinterpret_cast<char*>(record + 1), user_id.data(), user_id.size());
-      queue.head += length;
-      if (queue.head - queue.tail > queue.capacity / 2) WakeWorkerLocked(queue);
+      chunk.used += static_cast<std::uint32_t>(length);
+      queue.appended += length;
+      // Wake the worker early when the pool runs low, rather than at its interval.
+      if (area->free_count < area->chunk_count / 2 && queue.appended - queue.taken >= kChunkBytes)
+        WakeWorkerLocked(queue);
       LWLockRelease(queue.lock);
       return EnqueueResult::kQueued;
     }
@@ -241,22 +380,16 @@ void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low) {
   if (index < 0) return;
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  char* data = DataOf(queue);
-  for (std::uint64_t at = queue.tail; at < queue.head;) {
-    auto* record = reinterpret_cast<QueuedAssignment*>(data + at % queue.capacity);
-    if (record->length == 0) {
-      at += queue.capacity - at % queue.capacity;
-      continue;
-    }
-    if (record->user_high == user_high && record->user_low == user_low) record->forgotten = 1;
-    at += record->length;
-  }
+  ForEachRecordLocked(queue, [&](QueuedAssignment& record) {
+    if (record.user_high == user_high && record.user_low == user_low) record.forgotten = 1;
+    return true;
+  });
   LWLockRelease(queue.lock);
 }
 
 TimestampTz OldestQueuedAt() {
   TimestampTz oldest = 0;
-  for (int i = 0; i < max_databases; ++i) {
+  for (int i = 0; i < DatabaseSlots(); ++i) {
     Queue& queue = area->queues[i];
     LWLockAcquire(area->claim_lock, LW_SHARED);
     Oid database = queue.database;
@@ -264,22 +397,48 @@ TimestampTz OldestQueuedAt() {
     if (database == InvalidOid) continue;
     TimestampTz queued_at = 0;
     LWLockAcquire(queue.lock, LW_SHARED);
-    if (queue.database == database && queue.tail < queue.head) {
-      char* data = DataOf(queue);
-      auto* record = reinterpret_cast<QueuedAssignment*>(data + queue.tail % queue.capacity);
-      if (record->length == 0) record = reinterpret_cast<QueuedAssignment*>(data);  // padding: the ring goes on at 0
-      queued_at = record->assigned_at;
-    }
+    if (queue.database == database)
+      ForEachRecordLocked(queue, [&](QueuedAssignment& record) {
+        queued_at = record.assigned_at;
+        return false;
+      });
     LWLockRelease(queue.lock);
     if (queued_at != 0 && (oldest == 0 || queued_at < oldest) && catalog::DatabaseExists(database)) oldest = queued_at;
   }
   return oldest;
 }
 
+QueuePoolStats ReadQueuePoolStats() {
+  QueuePoolStats stats{};
+  SpinLockAcquire(&area->pool_mutex);
+  stats.chunks_free = area->free_count;
+  SpinLockRelease(&area->pool_mutex);
+  stats.chunks = area->chunk_count;
+  stats.chunk_bytes = kChunkBytes;
+  LWLockAcquire(area->claim_lock, LW_SHARED);
+  for (int i = 0; i < DatabaseSlots(); ++i) {
+    if (area->queues[i].database == InvalidOid) continue;
+    ++stats.databases;
+    if (area->queues[i].wants_worker) ++stats.waiting_for_worker;
+  }
+  LWLockRelease(area->claim_lock);
+  stats.slots = DatabaseSlots();
+  return stats;
+}
+
 int QueueOfDatabase(Oid database) {
+  if (database == MyDatabaseId) {
+    static int mine = -1;  // stays this database's while this process is connected to it
+    if (mine >= 0) return mine;
+    LWLockAcquire(area->claim_lock, LW_SHARED);
+    for (int i = 0; i < DatabaseSlots() && mine < 0; ++i)
+      if (area->queues[i].database == database) mine = i;
+    LWLockRelease(area->claim_lock);
+    return mine;
+  }
   LWLockAcquire(area->claim_lock, LW_SHARED);
   int found = -1;
-  for (int i = 0; i < max_databases; ++i)
+  for (int i = 0; i < DatabaseSlots() && found < 0; ++i)
     if (area->queues[i].database == database) found = i;
   LWLockRelease(area->claim_lock);
   return found;
@@ -289,6 +448,7 @@ bool AttachWorker(int index) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
   queue.worker_starting = false;
+  queue.wants_worker = false;
   bool attached = queue.worker_pid == 0;
   if (attached) {
     queue.worker_pid = MyProcPid;
@@ -303,27 +463,84 @@ Size TakeBatch(int index, char* buffer, Size capacity) {
   Queue& queue = area->queues[index];
   Size taken = 0;
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  char* data = DataOf(queue);
-  while (queue.tail < queue.head) {
-    Size position = queue.tail % queue.capacity;
-    auto* record = reinterpret_cast<QueuedAssignment*>(data + position);
-    if (record->length == 0) {
-      queue.tail += queue.capacity - position;
+  while (queue.first_chunk >= 0) {
+    Chunk& chunk = ChunkAt(queue.first_chunk);
+    if (queue.read_offset < chunk.used) {
+      auto* record = reinterpret_cast<QueuedAssignment*>(ChunkData(queue.first_chunk) + queue.read_offset);
+      if (taken + record->length > capacity) break;
+      memcpy(buffer + taken, record, record->length);
+      taken += record->length;
+      queue.read_offset += record->length;
+      queue.taken += record->length;
       continue;
     }
-    if (taken + record->length > capacity) break;
-    memcpy(buffer + taken, record, record->length);
-    taken += record->length;
-    queue.tail += record->length;
+    // Read to its end: the chunk goes back to the pool (the last one too: an idle
+    // database holds no chunk).
+    int next = chunk.next;
+    if (queue.first_chunk == queue.last_chunk) queue.last_chunk = -1;
+    ReturnChunk(queue.first_chunk);
+    queue.first_chunk = next;
+    queue.read_offset = 0;
   }
   LWLockRelease(queue.lock);
   return taken;
 }
 
+bool WorkerShouldYield(int index) {
+  for (int i = 0; i < DatabaseSlots(); ++i) {
+    if (i == index) continue;
+    Queue& queue = area->queues[i];
+    LWLockAcquire(queue.lock, LW_SHARED);
+    bool waiting = queue.database != InvalidOid && queue.wants_worker && queue.worker_pid == 0 && !queue.worker_starting;
+    LWLockRelease(queue.lock);
+    if (waiting) return true;
+  }
+  return false;
+}
+
+void YieldWorker(int index) {
+  Queue& queue = area->queues[index];
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  if (queue.worker_pid == MyProcPid) {
+    queue.worker_pid = 0;
+    queue.worker_latch = nullptr;
+    // This database's backends wait a flush interval before starting another, so
+    // that the database that waits gets the slot first.
+    queue.retry_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), flush_interval_ms);
+  }
+  LWLockRelease(queue.lock);
+}
+
+std::vector<Oid> DatabasesWaitingForWorker() {
+  std::vector<Oid> waiting;
+  for (int i = 0; i < DatabaseSlots(); ++i) {
+    Queue& queue = area->queues[i];
+    LWLockAcquire(queue.lock, LW_SHARED);
+    Oid database = queue.database;
+    bool work = database != InvalidOid && queue.worker_pid == 0 && !queue.worker_starting &&
+                (queue.appended != queue.taken || metrics::IsDirtyAt(i));
+    LWLockRelease(queue.lock);
+    if (work) waiting.push_back(database);
+  }
+  return waiting;
+}
+
+void StartWorkerFor(Oid database) {
+  int index = QueueOfDatabase(database);
+  if (index < 0) return;
+  Queue& queue = area->queues[index];
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  if (queue.database == database) {
+    queue.retry_after = 0;  // the launcher decides when to try
+    EnsureWorkerLocked(queue, true);
+  }
+  LWLockRelease(queue.lock);
+}
+
 bool DetachWorkerIfIdle(int index) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  bool idle = queue.tail == queue.head && !metrics::IsDirty(queue.database) && !WarmStartPending(queue.database);
+  bool idle = queue.appended == queue.taken && !metrics::IsDirtyAt(index) && !WarmStartPending(queue.database);
   if (idle) {
     queue.worker_pid = 0;
     queue.worker_latch = nullptr;

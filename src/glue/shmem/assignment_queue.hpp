@@ -1,15 +1,23 @@
 // Write-behind of new sticky assignments: one queue per database that uses abtest,
 // drained into abtest.assignments by that database's flush worker (flush_worker.cpp).
 //
-// A queue is a ring of variable-length records in shared memory, guarded by its own
-// LWLock (appends and batch takes copy a few hundred bytes under it). A database
-// claims a queue on its first assignment; the worker is started on demand by the
-// backend that finds none running, and leaves when a flush empties its queue, so an
-// idle database has no worker (and DROP DATABASE is not blocked by one).
+// A queue is a list of 64 kB chunks of variable-length records, taken from one pool
+// shared by every database (abtest.assignment_queue_size in all) and given back as the
+// worker writes them; each queue has its own LWLock (appends and batch takes copy a
+// few hundred bytes under it). The worker is started on demand by the backend that
+// finds none running, and leaves when a flush empties its queue, so an idle database
+// has no worker (and DROP DATABASE is not blocked by one).
+//
+// A database claims a slot (its queue, and its metrics state in metrics_store.hpp) on
+// first use. There is one slot per possible backend (MaxBackends), and the slot of a
+// database that no process is connected to and that has nothing unwritten can be
+// reclaimed, so a database is never refused a slot: at most MaxBackends databases can
+// have a process connected at once.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "glue/pg.hpp"
 #include "glue/shmem/sticky_cache.hpp"
@@ -46,8 +54,13 @@ void AssignmentQueueShmemInit();
 EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
                       bool reassigned, std::string_view user_id);
 
+// How many databases can hold a slot at once: abtest.max_databases, or MaxBackends
+// when it is 0 (the default).
+int DatabaseSlots();
+
 // The queue of this database, claimed on first use (it is also the database's slot
-// for metrics); -1 when all abtest.max_databases are claimed by other databases.
+// for metrics); -1 only when abtest.max_databases is set below the number of
+// databases in use at once.
 int ClaimDatabaseQueue();
 // Starts the database's flush worker unless one runs: metrics to write (metrics_store.hpp).
 // `quiet`: no WARNING when no worker slot is free (the query store's callers may not
@@ -72,12 +85,29 @@ int QueueOfDatabase(Oid database);
 bool AttachWorker(int queue);
 // Moves up to `capacity` bytes of whole records into `buffer`; returns the bytes moved.
 Size TakeBatch(int queue, char* buffer, Size capacity);
+// Whether a database that has records waiting could not start its worker for lack of
+// a background worker slot: the worker of queue `queue` then hands its slot over.
+bool WorkerShouldYield(int queue);
+// Detaches the worker (it leaves next) and lets its database start another only
+// after a flush interval.
+void YieldWorker(int queue);
+// Launcher side (queue_launcher.hpp): the databases whose queue or counters wait
+// for a flush worker that does not run, and starting one (quietly).
+std::vector<Oid> DatabasesWaitingForWorker();
+void StartWorkerFor(Oid database);
 // Detaches the worker if the queue is empty and no metrics wait, under the queue's lock, so that a record
 // appended later finds no worker and starts one: nothing is ever stranded.
 bool DetachWorkerIfIdle(int queue);
 
-extern int max_databases;           // GUC abtest.max_databases
-extern int assignment_queue_size;   // GUC abtest.assignment_queue_size (kB per database)
+struct QueuePoolStats {
+  int chunks, chunks_free;
+  Size chunk_bytes;
+  int slots, databases, waiting_for_worker;
+};
+QueuePoolStats ReadQueuePoolStats();
+
+extern int max_databases;           // GUC abtest.max_databases (0: MaxBackends)
+extern int assignment_queue_size;   // GUC abtest.assignment_queue_size (kB, shared by all databases)
 extern int flush_interval_ms;       // GUC abtest.flush_interval
 
 }  // namespace abtest::glue

@@ -83,7 +83,7 @@ Header* header = nullptr;
 Table branches;
 Table events;
 
-Size HeaderSize() { return add_size(offsetof(Header, databases), mul_size(max_databases, sizeof(DatabaseState))); }
+Size HeaderSize() { return add_size(offsetof(Header, databases), mul_size(DatabaseSlots(), sizeof(DatabaseState))); }
 
 LWLock* LockOf(const Table& table, std::uint32_t hash) { return &table.locks[hash % kPartitions].lock; }
 
@@ -201,8 +201,10 @@ int DatabaseIndex() {
   int index = ClaimDatabaseQueue();
   if (index < 0)
     throw Error(ErrorKind::kProgramLimit, "abtest has no room for another database",
-                "All " + std::to_string(max_databases) + " database slots are in use by other databases.",
-                "Raise abtest.max_databases in postgresql.conf and restart the server.");
+                "All " + std::to_string(DatabaseSlots()) +
+                    " database slots (abtest.max_databases) are held by databases in use.",
+                "Set abtest.max_databases to 0 (one slot per possible connection) in postgresql.conf and "
+                "restart the server.");
   return index;
 }
 
@@ -312,6 +314,21 @@ void ApplyToDatabase(const PendingChange& change) {
   ReleaseAll(events);
 }
 
+// Removes every entry of `database` (a database whose slot is reclaimed, see
+// assignment_queue.hpp: its totals are in its tables).
+template <typename Entry>
+void RemoveEntriesOf(const Table& table, Oid database) {
+  AcquireAll(table, LW_EXCLUSIVE);
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, table.hash);
+  while (auto* entry = static_cast<Entry*>(hash_seq_search(&scan))) {
+    if (entry->key.database != database) continue;
+    hash_search(table.hash, &entry->key, HASH_REMOVE, nullptr);
+    pg_atomic_fetch_sub_u32(table.count, 1);
+  }
+  ReleaseAll(table);
+}
+
 // Transaction callbacks cannot raise, and nothing here does.
 void OnTransactionEnd(XactEvent event, void*) {
   bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT;
@@ -389,7 +406,7 @@ void ShmemInit() {
   if (!found) {
     pg_atomic_init_u32(&header->branch_count, 0);
     pg_atomic_init_u32(&header->event_count, 0);
-    for (int i = 0; i < max_databases; ++i) {
+    for (int i = 0; i < DatabaseSlots(); ++i) {
       pg_atomic_init_u32(&header->databases[i].load_state, kNotLoaded);
       pg_atomic_init_u32(&header->databases[i].dirty, 0);
     }
@@ -677,10 +694,17 @@ void SetDirty(Oid database) {
 
 bool IsDirty(Oid database) {
   int index = QueueOfDatabase(database);
-  return index >= 0 && pg_atomic_read_u32(&header->databases[index].dirty) != 0;
+  return index >= 0 && IsDirtyAt(index);
 }
 
-void ForgetDatabase(int index) {
+bool IsDirtyAt(int index) { return pg_atomic_read_u32(&header->databases[index].dirty) != 0; }
+
+void ForgetDatabase(int index, Oid former) {
+  if (former != InvalidOid) {
+    RemoveEntriesOf<BranchEntry>(branches, former);
+    RemoveEntriesOf<EventEntry>(events, former);
+    query_metrics::Remove(former, nullptr);
+  }
   pg_atomic_write_u32(&header->databases[index].load_state, kNotLoaded);
   pg_atomic_write_u32(&header->databases[index].dirty, 0);
   query_metrics::ForgetDatabase(index);

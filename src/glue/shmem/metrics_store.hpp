@@ -103,9 +103,11 @@ bool TakeDirty(Oid database);
 void MarkDirtyQuietly() noexcept;
 void SetDirty(Oid database);
 bool IsDirty(Oid database);
-// Resets the state of database slot `index` for a new database (the old one was
-// dropped): not loaded, nothing to write.
-void ForgetDatabase(int index);
+bool IsDirtyAt(int index);
+// Resets the state of database slot `index` for a new database: not loaded, nothing
+// to write, and the entries of the database that held it (`former`, dropped or idle
+// with everything written) removed, so that its next use loads them again.
+void ForgetDatabase(int index, Oid former);
 
 extern int max_branches;  // GUC abtest.max_branches
 extern int max_events;    // GUC abtest.max_events

@@ -60,7 +60,7 @@ LWLockPadded* locks = nullptr;
 // is harmless.
 bool After(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) > 0; }
 
-Size HeaderSize() { return add_size(offsetof(Header, databases), mul_size(max_databases, sizeof(DatabaseState))); }
+Size HeaderSize() { return add_size(offsetof(Header, databases), mul_size(DatabaseSlots(), sizeof(DatabaseState))); }
 
 LWLock* LockOf(std::uint32_t hash) { return &locks[hash % kPartitions].lock; }
 
@@ -240,7 +240,7 @@ void ShmemInit() {
     pg_atomic_init_u64(&header->evicted, 0);
     pg_atomic_init_u64(&header->evictions, 0);
     pg_atomic_init_u64(&header->dropped, 0);
-    for (int i = 0; i < max_databases; ++i) pg_atomic_init_u32(&header->databases[i].written, 0);
+    for (int i = 0; i < DatabaseSlots(); ++i) pg_atomic_init_u32(&header->databases[i].written, 0);
   }
   locks = GetNamedLWLockTranche("abtest query metrics");
   if (max_tracked_queries == 0) return;

@@ -3,7 +3,8 @@
 // counters to abtest.branch_metrics, abtest.event_metrics and abtest.query_metrics
 // (in one transaction), at least every
 // abtest.flush_interval, and everything when it is told to stop (a clean shutdown);
-// it leaves when a write has emptied its queue and no counter changed since.
+// it leaves when a write has emptied its queue and no counter changed since, or
+// after a few writes when another database waits for a background worker slot.
 //
 // It runs no C++ object with a destructor: its errors are PostgreSQL's, recovered
 // like pg_cron's worker does, with a sigsetjmp at the top of the loop.
@@ -251,6 +252,7 @@ void abtest_flush_worker_main(Datum main_arg) {
   }
   PG_exception_stack = &local_sigjmp_buf;
 
+  int writes = 0;
   // Collect for one interval (or until a queue half full wakes us), write, and leave
   // once a write has emptied the queue.
   while (!stop_requested) {
@@ -272,6 +274,14 @@ void abtest_flush_worker_main(Datum main_arg) {
     }
     WarmStart(queue, batch);
     if (DetachWorkerIfIdle(queue)) proc_exit(0);
+    // Another database waits for a background worker slot: after a few writes this
+    // one hands its slot over (it has just written everything) and its database
+    // starts a new worker later.
+    constexpr int kWritesBeforeYielding = 3;
+    if (++writes >= kWritesBeforeYielding && WorkerShouldYield(queue)) {
+      YieldWorker(queue);
+      proc_exit(0);
+    }
   }
   // Stopping (a clean shutdown): everything goes to the tables first.
   MemoryContextSwitchTo(loop_context);
