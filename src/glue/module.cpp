@@ -25,6 +25,13 @@ const struct config_enum_entry kDurabilityOptions[] = {
     {nullptr, 0, false},
 };
 
+// -1 (automatic) or a real cache: a handful of entries would make every user a miss.
+bool CheckStickyCacheSize(int* value, void**, GucSource) {
+  if (*value == -1 || *value >= 1024) return true;
+  GUC_check_errdetail("abtest.sticky_cache_size must be -1 (sized from shared_buffers) or at least 1024.");
+  return false;
+}
+
 }  // namespace
 
 void _PG_init(void) {
@@ -38,8 +45,10 @@ void _PG_init(void) {
                           "over all databases.",
                           nullptr, &max_experiments, 1024, 16, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("abtest.sticky_cache_size",
-                          "Number of sticky assignments kept in shared memory (40 bytes each).", nullptr,
-                          &sticky_cache_size, 1048576, 1024, INT_MAX / 2, PGC_POSTMASTER, 0, nullptr, nullptr,
+                          "Number of sticky assignments kept in shared memory (40 bytes each).",
+                          "-1 (the default) sizes it from shared_buffers: a quarter of its memory, at least "
+                          "2097152 entries (80 MB), at most 67108864 (2.5 GB).",
+                          &sticky_cache_size, -1, -1, INT_MAX / 2, PGC_POSTMASTER, 0, CheckStickyCacheSize, nullptr,
                           nullptr);
   DefineCustomIntVariable("abtest.max_databases",
                           "Number of databases that can hold abtest's per-database state (write-behind queue, "

@@ -1,11 +1,13 @@
 #include "glue/shmem/sticky_cache.hpp"
 
+#include <algorithm>
+
 #include "glue/shmem/shared_state.hpp"
 
 
 namespace abtest::glue {
 
-int sticky_cache_size = 1048576;
+int sticky_cache_size = -1;
 
 namespace {
 
@@ -68,7 +70,20 @@ struct CacheHeader {
 
 CacheHeader* cache = nullptr;
 
-std::uint64_t SetCount() { return (static_cast<std::uint64_t>(sticky_cache_size) + kWays - 1) / kWays; }
+}  // namespace
+
+std::uint64_t StickyCacheEntries() {
+  if (sticky_cache_size > 0) return static_cast<std::uint64_t>(sticky_cache_size);
+  // Automatic: a quarter of shared_buffers' memory, within a floor that holds a
+  // million users at less than half load and a ceiling of 2.5 GB.
+  constexpr std::uint64_t kFloor = 2097152, kCeiling = 67108864;
+  std::uint64_t entries = static_cast<std::uint64_t>(NBuffers) * BLCKSZ / 4 / (sizeof(Set) / kWays);
+  return std::clamp(entries, kFloor, kCeiling);
+}
+
+namespace {
+
+std::uint64_t SetCount() { return (StickyCacheEntries() + kWays - 1) / kWays; }
 
 std::uint64_t SetIndexOf(const StickyKey& key) {
   std::uint64_t mix = key.user_low ^ (static_cast<std::uint64_t>(key.slot) * 0x9E3779B97F4A7C15ULL);

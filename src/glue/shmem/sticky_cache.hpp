@@ -88,6 +88,11 @@ void CountQueued();
 void CountSyncWrite();
 void CountFlushed(std::uint64_t count, TimestampTz when);
 
-extern int sticky_cache_size;  // GUC abtest.sticky_cache_size (entries)
+// The cache's capacity: abtest.sticky_cache_size, or when it is -1 (the default) a
+// quarter of shared_buffers' memory in entries, at least 2,097,152 (80 MB) and at
+// most 67,108,864 (2.5 GB).
+std::uint64_t StickyCacheEntries();
+
+extern int sticky_cache_size;  // GUC abtest.sticky_cache_size (entries; -1: automatic)
 
 }  // namespace abtest::glue

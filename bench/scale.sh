@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Sticky routing as the work grows, with abtest's default settings (issue #12): one
+# statement routes N new users of a new experiment, then the same N users again, for
+# each N of the sweep, on a fresh cluster where two other sticky experiments already
+# hold 100,000 users each. Each cost is per user and against hashtext() over the same
+# N in the same run.
+# Usage: bash bench/scale.sh
+#   SCALE_SIZES   the sweep (default "10000 100000 1000000 5000000")
+#   SCALE_RUNS    timed runs of the returning users and of hashtext, median (default 3)
+#   SCALE_PGBENCH_SECONDS  pgbench over 1M random returning users (default 15; 0 skips)
+# Writes bench/results-scale.md. Never fails on slow numbers; exits non-zero only on errors.
+set -euo pipefail
+shopt -s inherit_errexit
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+SIZES="${SCALE_SIZES:-10000 100000 1000000 5000000}"
+RUNS="${SCALE_RUNS:-3}"
+PGBENCH_SECONDS="${SCALE_PGBENCH_SECONDS:-15}"
+RESULTS="$ABTEST_REPO/bench/results-scale.md"
+for n in $SIZES $RUNS; do
+    if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
+        echo "bench/scale.sh: sizes and runs must be positive integers, got '$n'" >&2
+        exit 2
+    fi
+done
+
+abtest_header "dependencies"
+abtest_ensure_deps
+abtest_header "build + install"
+abtest_build_install
+
+abtest_header "bench cluster (abtest's defaults)"
+# Only jit = off (its compile time is noise unrelated to per-call cost) and fsync = on
+# (the test clusters turn it off; a real server pays for its WAL flushes).
+abtest_start_cluster "jit = off" "fsync = on"
+trap 'abtest_stop_cluster' EXIT
+
+abtest_psql -q <<'SQL'
+CREATE EXTENSION abtest;
+CREATE FUNCTION bench_wait_for_flush() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WHILE (SELECT queued > flushed FROM abtest.sticky_cache_stats) LOOP
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+-- Two experiments already running, 100,000 sticky users each.
+SELECT ab_create_experiment('other_' || k, ARRAY['control','treatment']) FROM generate_series(1, 2) k;
+SELECT ab_start('other_' || k) FROM generate_series(1, 2) k;
+SELECT count(ab_route_user('other_' || k, 'o' || i)) FROM generate_series(1, 2) k, generate_series(1, 100000) i;
+SELECT bench_wait_for_flush();
+SQL
+
+settings="$(abtest_psql -At -c "SELECT string_agg(name || ' = ' || setting || coalesce(' ' || unit, ''), ', ' ORDER BY name)
+    FROM pg_settings WHERE name IN ('abtest.sticky_cache_size', 'abtest.assignment_queue_size', 'abtest.max_databases',
+                                    'abtest.flush_interval', 'shared_buffers')")"
+
+# Everything runs in one session, as through an application's pooled connection: a
+# new backend first maps the shared memory it touches, page by page (a few µs per
+# 4 kB page of the 40 MB cache), which would swamp the small sizes of the sweep.
+# The session first routes the 100,000 returning users of one of the other
+# experiments, untimed: that maps nearly every page of the cache, once.
+script="$ABTEST_TMP/scale.sql"
+{
+echo "SELECT count(ab_route_user('other_1', 'o' || i)) FROM generate_series(1, 100000) i;"
+for n in $SIZES; do
+    e="scale_$n"
+    echo "SELECT ab_create_experiment('$e', ARRAY['control','treatment']); SELECT ab_start('$e');"
+    echo "\\echo @hash $n"
+    echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(hashtext(i::text)) FROM generate_series(1, $n) i;"
+    echo "\\echo @stats $n before"
+    echo "SELECT log_lookups || ' ' || evictions || ' ' || sync_writes FROM abtest.sticky_cache_stats;"
+    echo "\\echo @new $n"
+    echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(ab_route_user('$e', i::text)) FROM generate_series(1, $n) i;"
+    echo "\\echo @stats $n new"
+    echo "SELECT log_lookups || ' ' || evictions || ' ' || sync_writes FROM abtest.sticky_cache_stats;"
+    echo "SELECT bench_wait_for_flush();"
+    for (( run = 1; run <= RUNS; run++ )); do
+        echo "\\echo @hash $n"
+        echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(hashtext(i::text)) FROM generate_series(1, $n) i;"
+        echo "\\echo @returning $n"
+        echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(ab_route_user('$e', i::text)) FROM generate_series(1, $n) i;"
+    done
+    echo "\\echo @stats $n returning"
+    echo "SELECT log_lookups || ' ' || evictions || ' ' || sync_writes FROM abtest.sticky_cache_stats;"
+done
+} >"$script"
+chmod a+r "$script"
+out="$ABTEST_TMP/scale.out"
+abtest_psql -At -f "$script" | tee "$out" | grep -E '^@|^Execution Time' | paste - - | sed 's/\t/  /'
+
+# "kind n value" lines: times in ms, and the stats as three numbers.
+parsed="$(awk '
+    /^@stats/ {stats = $2 " " $3; kind = ""; next}
+    /^@/ {kind = substr($1, 2); n = $2; stats = ""; next}
+    /^Execution Time:/ && kind != "" {print kind, n, $3; kind = ""; next}
+    stats != "" && NF == 3 {print "stats", stats, $0; stats = ""}
+' "$out")"
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+values() { awk -v k="$1" -v n="$2" '$1 == k && $2 == n {print $3}' <<<"$parsed"; }
+stat() { awk -v n="$1" -v w="$2" -v f="$3" '$1 == "stats" && $2 == n && $3 == w {print $(3 + f)}' <<<"$parsed"; }
+per_user_ns() { awk -v ms="$1" -v n="$2" 'BEGIN {printf "%.0f", ms * 1e6 / n}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+rows=()
+new_ratios=()
+returning_ratios=()
+for n in $SIZES; do
+    hash_ms="$(values hash "$n" | median)"
+    new_ms="$(values new "$n" | median)"
+    returning_ms="$(values returning "$n" | median)"
+    new_ratio="$(ratio "$new_ms" "$hash_ms")"
+    returning_ratio="$(ratio "$returning_ms" "$hash_ms")"
+    new_ratios+=("$new_ratio")
+    returning_ratios+=("$returning_ratio")
+    delta() { echo $(( $(stat "$n" "$2" "$3") - $(stat "$n" "$1" "$3") )); }
+    rows+=("| $n | $(per_user_ns "$hash_ms" "$n") | $(per_user_ns "$new_ms" "$n") ($new_ratio ×) | $(per_user_ns "$returning_ms" "$n") ($returning_ratio ×) | $(delta before new 1) / $(delta before new 2) / $(delta before new 3) | $(delta new returning 1) / $(delta new returning 2) / $(delta new returning 3) |")
+done
+
+# Flatness: the largest per-user cost against the smallest, over the sweep.
+spread() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {printf "%.2f", a[NR] / a[1]}'; }
+new_spread="$(spread "${new_ratios[@]}")"
+returning_spread="$(spread "${returning_ratios[@]}")"
+
+tps_line="pgbench skipped"
+if [ "$PGBENCH_SECONDS" != 0 ]; then
+    abtest_header "pgbench, 2 clients, $PGBENCH_SECONDS s each, random users of 1M"
+    abtest_psql -q -c "SELECT ab_create_experiment('random', ARRAY['control','treatment'])" -c "SELECT ab_start('random')" \
+        -c "SELECT count(ab_route_user('random', i::text)) FROM generate_series(1, 1000000) i" \
+        -c "SELECT bench_wait_for_flush()" >/dev/null
+    dir="$ABTEST_TMP/pgbench"
+    mkdir -p "$dir"
+    printf '\\set uid random(1, 1000000)\nSELECT hashtext(:uid::text);\n' >"$dir/hashtext.sql"
+    printf '\\set uid random(1, 1000000)\nSELECT ab_route_user('"'"'random'"'"', :uid::text);\n' >"$dir/route.sql"
+    chmod -R a+rX "$dir"
+    tps() {
+        abtest_as_postgres "$ABTEST_PG_BIN/pgbench" -n -c 2 -j 2 -T "$PGBENCH_SECONDS" -f "$1" postgres 2>&1 |
+            sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
+    }
+    tps_hash="$(tps "$dir/hashtext.sql")"
+    tps_route="$(tps "$dir/route.sql")"
+    tps_line="pgbench, 2 clients, $PGBENCH_SECONDS s, random returning users of 1M: ab_route_user $tps_route tps, hashtext $tps_hash tps: $(ratio "$tps_route" "$tps_hash") of hashtext (target ≥ 0.95)"
+    echo "  $tps_line"
+fi
+
+pgver="$(abtest_psql -At -c 'SHOW server_version')"
+{
+    echo "# Sticky routing as the work grows (bench/scale.sh)"
+    echo
+    echo "PostgreSQL $pgver, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'). A fresh cluster with abtest's defaults"
+    echo "($settings), jit = off, fsync = on; two other sticky experiments hold 100,000 users each."
+    echo "One statement routes N new users of a new experiment (one run), then the same N users again (median of $RUNS),"
+    echo "each per user and against hashtext() over the same N (median of $((RUNS + 1)))."
+    echo
+    echo "| N | hashtext, ns per user | new users, ns (× hashtext) | returning users, ns (× hashtext) | new: log lookups / evictions / sync writes | returning (all runs): the same |"
+    echo "|---:|---:|---:|---:|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+    echo "Largest ratio over the smallest across the sweep: new users $new_spread, returning users $returning_spread (target ≤ 1.5 while the users fit the cache)."
+    echo
+    echo "$tps_line."
+} | tee "$RESULTS"
