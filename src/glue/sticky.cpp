@@ -12,6 +12,10 @@
 #include "glue/shmem/shared_state.hpp"
 #include "glue/shmem/sticky_cache.hpp"
 
+extern "C" {
+#include "utils/snapmgr.h"
+}
+
 namespace abtest::glue::sticky {
 
 int durability = static_cast<int>(Durability::kAsync);
@@ -48,8 +52,92 @@ void MarkClearedIncomplete() {
   for (int slot : slots) MarkSlotLogIncomplete(slot);
 }
 
+// A burst larger than the shared queue (abtest.assignment_queue_size): when the queue
+// has no room, the backend keeps its new assignments in a batch of its own and writes
+// them itself, many rows per statement, in the routing transaction, when the batch is
+// full and at commit; the flush worker meanwhile drains the queue, so both write. The
+// batch's cache entries stay pending (never evicted) until written. At an abort the
+// batch goes to the queue if it has room again; what does not fit stays cached but
+// unlogged, like a synchronous write whose transaction rolled back.
+struct OverflowBatch {
+  std::vector<char> bytes;
+  int records = 0;
+};
+OverflowBatch overflow;
+constexpr int kOverflowRecords = 4096;
+
+StickyKey KeyOfRecord(const QueuedAssignment& record) {
+  return StickyKey{record.slot, record.epoch, record.user_high, record.user_low};
+}
+
+template <typename Visit>
+void ForEachOverflowRecord(Visit&& visit) {
+  for (Size at = 0; at < overflow.bytes.size();) {
+    auto* record = reinterpret_cast<QueuedAssignment*>(overflow.bytes.data() + at);
+    visit(*record);
+    at += record->length;
+  }
+}
+
+void WriteOverflow() {
+  if (overflow.records == 0) return;
+  catalog::LockAssignmentsForWrite();
+  // Taken after the lock: a clear in another session that forgot a user (its cache
+  // entry is gone) has committed by now, and that user is not written.
+  ForEachOverflowRecord([](QueuedAssignment& record) {
+    Lookup lookup = StickyLookup(KeyOfRecord(record));
+    if (!lookup.found || lookup.found->branch != record.branch) record.forgotten = 1;
+  });
+  catalog::WriteAssignmentBatch(overflow.bytes.data(), overflow.bytes.size());
+  ForEachOverflowRecord([](QueuedAssignment& record) {
+    if (record.forgotten) return;
+    StickyMarkPersisted(KeyOfRecord(record));
+    CountSyncWrite();
+  });
+  overflow.bytes.clear();
+  overflow.records = 0;
+}
+
+void AddToOverflow(const StickyKey& key, const pg_uuid_t& experiment, int branch, bool reassigned,
+                   std::string_view user_id) {
+  Size length = RecordLength(user_id.size());
+  std::size_t at = overflow.bytes.size();
+  overflow.bytes.resize(at + length);
+  FillRecord(reinterpret_cast<QueuedAssignment*>(overflow.bytes.data() + at), length, key, experiment, branch,
+             GetCurrentTimestamp(), reassigned, user_id);
+  ++overflow.records;
+  if (overflow.records >= kOverflowRecords) WriteOverflow();
+}
+
+// Called at an abort: cannot raise.
+void SaveOverflowAtAbort() noexcept {
+  try {
+    ForEachOverflowRecord([](QueuedAssignment& record) {
+      std::string_view user(reinterpret_cast<const char*>(&record + 1), record.user_length);
+      if (Enqueue(KeyOfRecord(record), record.experiment, record.branch, record.assigned_at, record.reassigned, user,
+                  true) != EnqueueResult::kQueued)
+        StickyMarkPersisted(KeyOfRecord(record));
+    });
+  } catch (...) {
+  }
+  overflow.bytes.clear();
+  overflow.records = 0;
+}
+
+// At pre-commit no statement runs, so no snapshot is active; an error here aborts the
+// commit (and with it the snapshot stack).
+Datum WriteOverflowAtCommit(FunctionCallInfo) {
+  PgCall([] { PushActiveSnapshot(GetTransactionSnapshot()); });
+  WriteOverflow();
+  PgCall([] { PopActiveSnapshot(); });
+  return 0;
+}
+
 // Transaction callbacks cannot raise: a failure here costs extra log lookups at worst.
+// Except at pre-commit, where writing the overflow batch may fail the commit.
 void OnTransactionEnd(XactEvent event, void*) {
+  if (event == XACT_EVENT_PRE_COMMIT && overflow.records > 0) (void)RunGuarded(WriteOverflowAtCommit, nullptr);
+  if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) && overflow.records > 0) SaveOverflowAtAbort();
   try {
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) ApplyClearsAtCommit();
     if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) MarkClearedIncomplete();
@@ -217,7 +305,12 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
     CountQueued();
     return branch;
   }
-  // No room in the queue even after waiting for the worker: write it ourselves.
+  if (queued == EnqueueResult::kFull) {  // a burst: into this backend's own batch
+    RegisterCallbacks();
+    AddToOverflow(key, ExperimentUuid(experiment), branch, stored.replaced, user_id);
+    return branch;
+  }
+  // No queue (a user id too long to queue, or no database slot): write it now.
   return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
 }
 

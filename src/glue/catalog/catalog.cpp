@@ -1,5 +1,7 @@
 #include "glue/catalog/catalog.hpp"
 
+#include "glue/catalog/assignment_batch.hpp"
+
 #include <initializer_list>
 
 #include "core/error.hpp"
@@ -349,6 +351,26 @@ std::string LogAssignment(const std::string& experiment_id, std::string_view use
 }
 
 void DeleteAssignments(const std::string& experiment_id) { QueryAsOwner(kDeleteAssignments, {experiment_id.c_str()}); }
+
+void LockAssignmentsForWrite() { QueryAsOwner("LOCK TABLE abtest.assignments IN ROW EXCLUSIVE MODE", {}); }
+
+void WriteAssignmentBatch(char* batch, Size bytes) {
+  PgCall([&] {
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(CatalogOwner(),
+                           saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    int guc_level = NewGUCNestLevel();
+    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                            true, 0, false);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    assignment_batch::WriteRecords(batch, bytes);
+    SPI_finish();
+    AtEOXact_GUC(true, guc_level);
+    SetUserIdAndSecContext(saved_user, saved_context);
+  });
+}
 
 void LockAssignmentsForClear() { QueryAsOwner("LOCK TABLE abtest.assignments IN SHARE ROW EXCLUSIVE MODE", {}); }
 

@@ -46,6 +46,11 @@ bool AssignmentsExist(const std::string& experiment_id);
 std::optional<std::string> LoggedBranch(const std::string& experiment_id, std::string_view user_id);
 // Writes the assignment in the caller's transaction and returns the branch the log
 // holds afterwards (an earlier one, unless `reassign`).
+// A backend's own batch of assignments (when the write-behind queue is full), in the
+// caller's transaction as the catalog owner: the lock first (the order clears rely
+// on, see flush_worker.cpp), then the write of the records still live.
+void LockAssignmentsForWrite();
+void WriteAssignmentBatch(char* batch, Size bytes);
 std::string LogAssignment(const std::string& experiment_id, std::string_view user_id, const std::string& branch,
                           bool reassign);
 void DeleteAssignments(const std::string& experiment_id);

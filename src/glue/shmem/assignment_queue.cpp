@@ -77,8 +77,6 @@ char* ChunkData(int index) {
   return reinterpret_cast<char*>(area) + area->data_offset + static_cast<Size>(index) * kChunkBytes;
 }
 
-Size RecordLength(std::size_t user_length) { return TYPEALIGN(8, sizeof(QueuedAssignment) + user_length); }
-
 int TakeFreeChunk() {
   SpinLockAcquire(&area->pool_mutex);
   int chunk = area->free_chunk;
@@ -318,61 +316,64 @@ void WakeFlushWorker(int index) {
   LWLockRelease(queue.lock);
 }
 
+Size RecordLength(std::size_t user_length) { return TYPEALIGN(8, sizeof(QueuedAssignment) + user_length); }
+
+void FillRecord(QueuedAssignment* record, Size length, const StickyKey& key, const pg_uuid_t& experiment, int branch,
+                TimestampTz assigned_at, bool reassigned, std::string_view user_id) {
+  record->length = static_cast<std::uint32_t>(length);
+  record->slot = key.slot;
+  record->epoch = key.epoch;
+  record->branch = static_cast<std::int16_t>(branch);
+  record->reassigned = reassigned;
+  record->forgotten = 0;
+  record->user_high = key.user_high;
+  record->user_low = key.user_low;
+  record->assigned_at = assigned_at;
+  record->experiment = experiment;
+  record->user_length = static_cast<std::uint32_t>(user_id.size());
+  record->reserved = 0;
+  memcpy(reinterpret_cast<char*>(record + 1), user_id.data(), user_id.size());
+}
+
 EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
-                      bool reassigned, std::string_view user_id) {
+                      bool reassigned, std::string_view user_id, bool quiet) {
   if (user_id.size() > kMaxQueuedUserId) return EnqueueResult::kNoQueue;
   int index = ClaimDatabaseQueue();
   if (index < 0) return EnqueueResult::kNoQueue;
   Queue& queue = area->queues[index];
   Size length = RecordLength(user_id.size());
 
-  // When the pool is used up, wake the worker and wait for room, at most two flush intervals.
-  for (int waited_ms = 0;; waited_ms += 10) {
-    LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-    EnsureWorkerLocked(queue);
-    bool room = queue.last_chunk >= 0 && ChunkAt(queue.last_chunk).used + length <= kChunkBytes;
-    if (!room) {
-      int chunk = TakeFreeChunk();
-      if (chunk >= 0) {
-        if (queue.last_chunk >= 0)
-          ChunkAt(queue.last_chunk).next = chunk;
-        else {
-          queue.first_chunk = chunk;
-          queue.read_offset = 0;
-        }
-        queue.last_chunk = chunk;
-        room = true;
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  EnsureWorkerLocked(queue, quiet);
+  bool room = queue.last_chunk >= 0 && ChunkAt(queue.last_chunk).used + length <= kChunkBytes;
+  if (!room) {
+    int chunk = TakeFreeChunk();
+    if (chunk >= 0) {
+      if (queue.last_chunk >= 0)
+        ChunkAt(queue.last_chunk).next = chunk;
+      else {
+        queue.first_chunk = chunk;
+        queue.read_offset = 0;
       }
+      queue.last_chunk = chunk;
+      room = true;
     }
-    if (room) {
-      Chunk& chunk = ChunkAt(queue.last_chunk);
-      auto* record = reinterpret_cast<QueuedAssignment*>(ChunkData(queue.last_chunk) + chunk.used);
-      record->length = static_cast<std::uint32_t>(length);
-      record->slot = key.slot;
-      record->epoch = key.epoch;
-      record->branch = static_cast<std::int16_t>(branch);
-      record->reassigned = reassigned;
-      record->forgotten = 0;
-      record->user_high = key.user_high;
-      record->user_low = key.user_low;
-      record->assigned_at = assigned_at;
-      record->experiment = experiment;
-      record->user_length = static_cast<std::uint32_t>(user_id.size());
-      record->reserved = 0;
-      memcpy(reinterpret_cast<char*>(record + 1), user_id.data(), user_id.size());
-      chunk.used += static_cast<std::uint32_t>(length);
-      queue.appended += length;
-      // Wake the worker early when the pool runs low, rather than at its interval.
-      if (area->free_count < area->chunk_count / 2 && queue.appended - queue.taken >= kChunkBytes)
-        WakeWorkerLocked(queue);
-      LWLockRelease(queue.lock);
-      return EnqueueResult::kQueued;
-    }
+  }
+  if (!room) {  // the pool is used up: the caller writes the record itself (sticky.cpp)
     WakeWorkerLocked(queue);
     LWLockRelease(queue.lock);
-    if (waited_ms >= 2 * flush_interval_ms) return EnqueueResult::kFull;
-    pg_usleep(10000L);
+    return EnqueueResult::kFull;
   }
+  Chunk& chunk = ChunkAt(queue.last_chunk);
+  FillRecord(reinterpret_cast<QueuedAssignment*>(ChunkData(queue.last_chunk) + chunk.used), length, key, experiment,
+             branch, assigned_at, reassigned, user_id);
+  chunk.used += static_cast<std::uint32_t>(length);
+  queue.appended += length;
+  // Wake the worker early when the pool runs low, rather than at its interval.
+  if (area->free_count < area->chunk_count / 2 && queue.appended - queue.taken >= kChunkBytes)
+    WakeWorkerLocked(queue);
+  LWLockRelease(queue.lock);
+  return EnqueueResult::kQueued;
 }
 
 void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low) {

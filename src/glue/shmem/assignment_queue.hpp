@@ -50,9 +50,16 @@ Size AssignmentQueueShmemSize();
 void AssignmentQueueRequestLocks();
 void AssignmentQueueShmemInit();
 
-// Appends for this database, waiting up to two flush intervals for room when full.
+// Appends for this database. Never waits: when the shared pool has no room it wakes
+// the worker and returns kFull, and the caller writes the record itself. `quiet`: no
+// WARNING when no worker can start (from an abort callback).
 EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
-                      bool reassigned, std::string_view user_id);
+                      bool reassigned, std::string_view user_id, bool quiet = false);
+
+// A record's size, and filling one (for a backend's own batch, in the same format).
+Size RecordLength(std::size_t user_length);
+void FillRecord(QueuedAssignment* record, Size length, const StickyKey& key, const pg_uuid_t& experiment, int branch,
+                TimestampTz assigned_at, bool reassigned, std::string_view user_id);
 
 // How many databases can hold a slot at once: abtest.max_databases, or MaxBackends
 // when it is 0 (the default).
