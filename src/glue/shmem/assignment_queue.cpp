@@ -409,24 +409,6 @@ TimestampTz OldestQueuedAt() {
   return oldest;
 }
 
-QueuePoolStats ReadQueuePoolStats() {
-  QueuePoolStats stats{};
-  SpinLockAcquire(&area->pool_mutex);
-  stats.chunks_free = area->free_count;
-  SpinLockRelease(&area->pool_mutex);
-  stats.chunks = area->chunk_count;
-  stats.chunk_bytes = kChunkBytes;
-  LWLockAcquire(area->claim_lock, LW_SHARED);
-  for (int i = 0; i < DatabaseSlots(); ++i) {
-    if (area->queues[i].database == InvalidOid) continue;
-    ++stats.databases;
-    if (area->queues[i].wants_worker) ++stats.waiting_for_worker;
-  }
-  LWLockRelease(area->claim_lock);
-  stats.slots = DatabaseSlots();
-  return stats;
-}
-
 int QueueOfDatabase(Oid database) {
   if (database == MyDatabaseId) {
     static int mine = -1;  // stays this database's while this process is connected to it

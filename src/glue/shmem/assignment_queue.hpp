@@ -106,13 +106,6 @@ void StartWorkerFor(Oid database);
 // appended later finds no worker and starts one: nothing is ever stranded.
 bool DetachWorkerIfIdle(int queue);
 
-struct QueuePoolStats {
-  int chunks, chunks_free;
-  Size chunk_bytes;
-  int slots, databases, waiting_for_worker;
-};
-QueuePoolStats ReadQueuePoolStats();
-
 extern int max_databases;           // GUC abtest.max_databases (0: MaxBackends)
 extern int assignment_queue_size;   // GUC abtest.assignment_queue_size (kB, shared by all databases)
 extern int flush_interval_ms;       // GUC abtest.flush_interval
