@@ -35,16 +35,37 @@ static_assert(kLatencyBuckets == 1 + (kMaxIndex - kMinIndex + 1),
 
 const double kLogGamma = std::log(kGamma);
 
+// The upper edges of the logarithmic indexes LatencyBucket may look at (a rounded
+// quotient is off by one at most, and it looks one further), computed once: two pow
+// calls per latency would cost more than the rest of a measured statement's timing.
+constexpr int kFirstEdge = kMinIndex - 2;
+constexpr int kEdges = kMaxIndex + 2 - kFirstEdge + 1;
+struct Edges {
+  double values[kEdges];
+  Edges() {
+    for (int k = 0; k < kEdges; ++k) values[k] = std::pow(kGamma, kFirstEdge + k);
+  }
+};
+const Edges edges;
+
 // The upper edge of logarithmic index i. The edges are these computed powers, so that
 // a value equal to pow(gamma, i) is in index i whatever log rounds to.
-double UpperEdge(int i) { return std::pow(kGamma, i); }
+double UpperEdge(int i) {
+  int k = i - kFirstEdge;
+  return k >= 0 && k < kEdges ? edges.values[k] : std::pow(kGamma, i);
+}
 
 }  // namespace
 
 int LatencyBucket(double latency_ms) {
   if (!(latency_ms >= kLatencyFloorMs)) return 0;  // NaN too: the caller validates, this stays in bounds
+  return LatencyBucket(latency_ms, std::log(latency_ms));
+}
+
+int LatencyBucket(double latency_ms, double log_latency_ms) {
+  if (!(latency_ms >= kLatencyFloorMs)) return 0;
   if (latency_ms > kLatencyCeilingMs) return kLatencyBuckets - 1;
-  int i = static_cast<int>(std::ceil(std::log(latency_ms) / kLogGamma));
+  int i = static_cast<int>(std::ceil(log_latency_ms / kLogGamma));
   // The quotient can round across an integer next to an edge: off by one at most.
   if (latency_ms <= UpperEdge(i - 1)) {
     --i;

@@ -24,6 +24,8 @@ constexpr int kLatencyBuckets = 520;          // 1 underflow bucket + 519 logari
 
 // The bucket of a latency (finite, >= 0; anything else is the caller's mistake).
 int LatencyBucket(double latency_ms);
+// The same, given std::log(latency_ms) (read only when latency_ms is at least the floor).
+int LatencyBucket(double latency_ms, double log_latency_ms);
 
 // The value a bucket reports.
 double LatencyBucketValue(int bucket);

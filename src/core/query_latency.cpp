@@ -71,7 +71,7 @@ QuerySample QuerySample::Of(double latency_ms, bool success) noexcept {
   // NaN and -0 become 0; beyond the histogram's top, the top.
   sample.latency_ms = latency_ms > 0 ? std::min(latency_ms, kMaxLatencyMs) : 0;
   sample.log_latency = std::log(std::max(sample.latency_ms, kLatencyFloorMs));
-  sample.bucket = LatencyBucket(sample.latency_ms);
+  sample.bucket = LatencyBucket(sample.latency_ms, sample.log_latency);  // the log is the same above the floor
   sample.success = success;
   return sample;
 }

@@ -83,6 +83,35 @@ TEST(LatencyBuckets, EdgesLandInTheRightBucket) {
   }
 }
 
+// The form given the logarithm (the statement timing's, which has it already) and the
+// edges computed once give the buckets pow computed each time gave.
+TEST(LatencyBuckets, GivenTheLogarithmTheSameBucket) {
+  auto by_pow = [](double x) {
+    if (!(x >= kLatencyFloorMs)) return 0;
+    if (x > kLatencyCeilingMs) return kLatencyBuckets - 1;
+    const int min_index = CeilLog(kLatencyFloorMs);
+    int i = CeilLog(x);
+    if (x <= std::pow(kGamma, i - 1)) {
+      --i;
+    } else if (x > std::pow(kGamma, i)) {
+      ++i;
+    }
+    return std::clamp(i - min_index + 1, 1, kLatencyBuckets - 1);
+  };
+  std::mt19937_64 random(13);
+  std::uniform_real_distribution<double> exponent(-4, 7);
+  std::vector<double> values = {0, 1e-4, kLatencyFloorMs, 0.5, 1, 2, kLatencyCeilingMs, 2e6};
+  for (int k = -400; k <= 720; ++k) {
+    const double edge = std::pow(kGamma, k);
+    values.insert(values.end(), {edge, std::nextafter(edge, 0.0), std::nextafter(edge, 1e300)});
+  }
+  for (int n = 0; n < 100000; ++n) values.push_back(std::pow(10.0, exponent(random)));
+  for (double x : values) {
+    EXPECT_EQ(LatencyBucket(x), by_pow(x)) << x;
+    if (x >= kLatencyFloorMs) EXPECT_EQ(LatencyBucket(x, std::log(x)), LatencyBucket(x)) << x;
+  }
+}
+
 TEST(LatencyBuckets, MonotoneAndWithinTheBound) {
   int previous = LatencyBucket(0);
   for (double x = 1e-5; x < 1e8; x *= 1.0001) {

@@ -3,9 +3,11 @@
 #include <algorithm>
 
 #include "core/limits.hpp"
+#include "core/query_latency.hpp"
 #include "glue/branches/entered_branch.hpp"
 #include "glue/guard.hpp"
 #include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/pending_queries.hpp"
 #include "glue/shmem/query_metrics.hpp"
 
 extern "C" {
@@ -40,30 +42,37 @@ struct TimedStatement {
   metrics::BranchHandle branch;
   SubTransactionId subtransaction;  // where it started: its rollback is its failure
   std::uint64_t queryid;            // PostgreSQL's (0: none computed)
-  // The start of the statement's text, copied: at an abort the source may be gone,
-  // and a query that has only failed so far should still show its text.
+  // Where the statement's text starts in its source, valid until the statement ends
+  // (read at executor end only), and its length (-1: up to the NUL).
+  const char* source;
+  int source_len;
+  bool text_stored;  // the query store's entry has a text already (pending_queries::HasStoredText)
+  // The start of the text, copied when the statement starts if the store may have no
+  // text for it: at an abort the source may be gone, and a query that has only failed
+  // so far should still show its text.
+  int text_len;  // 0: not copied
   char text[query_metrics::kQueryTextBytes + 1];  // one byte more: the store cuts at a character
-  int text_len;
 };
 constexpr int kMaxTimed = 32;
 TimedStatement timed[kMaxTimed];
 int timed_count = 0;
 bool callbacks_registered = false;
 
-double MillisecondsSince(const instr_time& start) {
-  instr_time now;
-  INSTR_TIME_SET_CURRENT(now);
-  INSTR_TIME_SUBTRACT(now, start);
-  return std::clamp(INSTR_TIME_GET_MILLISEC(now), 0.0, kMaxLatencyMs);
+double Milliseconds(instr_time end, const instr_time& start) {
+  INSTR_TIME_SUBTRACT(end, start);
+  return std::clamp(INSTR_TIME_GET_MILLISEC(end), 0.0, kMaxLatencyMs);
 }
 
-// Into the branch's counters and, with its query id, the query store.
-void Record(const TimedStatement& statement, bool success) {
-  double ms = MillisecondsSince(statement.start);
-  (void)metrics::RecordQueryAt(statement.branch, ms, success);
-  if (statement.queryid != 0)
-    query_metrics::Record(statement.branch.experiment, statement.branch.position, statement.queryid,
-                          statement.text, statement.text_len, ms, success);
+// Into this backend's batch (pending_queries.hpp): the branch's counters and, with its
+// query id, the query store, at the end of the transaction.
+void Record(const TimedStatement& statement, const instr_time& end, bool success, const char* text, int text_len) {
+  QuerySample sample = QuerySample::Of(Milliseconds(end, statement.start), success);  // the bucket, once
+  pending_queries::Add(statement.branch, statement.queryid, sample, end, text, text_len);
+}
+
+// A failure: the statement's source may be gone, only its copy is read.
+void RecordFailure(const TimedStatement& statement, const instr_time& now) {
+  Record(statement, now, false, statement.text_len > 0 ? statement.text : nullptr, statement.text_len);
 }
 
 void RemoveAt(int index) {
@@ -73,23 +82,32 @@ void RemoveAt(int index) {
 
 // Statements still timed when their (sub)transaction aborts never reached executor
 // end: they failed. Those of a committed transaction were left by an executor that
-// was never ended (it cannot happen through a portal) and are dropped.
+// was never ended (it cannot happen through a portal) and are dropped. Then the
+// transaction's statements reach shared memory.
 void OnTransactionEnd(XactEvent event, void*) {
   bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
   bool end = abort || event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
              event == XACT_EVENT_PREPARE;
   if (!end) return;
-  if (abort)
-    for (int i = 0; i < timed_count; ++i) Record(timed[i], false);
+  if (abort && timed_count > 0) {
+    instr_time now;
+    INSTR_TIME_SET_CURRENT(now);
+    for (int i = 0; i < timed_count; ++i) RecordFailure(timed[i], now);
+  }
   timed_count = 0;
   nesting_level = 0;
+  pending_queries::Publish();
 }
 
 void OnSubtransactionEnd(SubXactEvent event, SubTransactionId mine, SubTransactionId parent, void*) {
+  if (timed_count == 0) return;
+  instr_time now;
+  INSTR_TIME_SET_ZERO(now);
   for (int i = timed_count - 1; i >= 0; --i) {
     if (timed[i].subtransaction != mine) continue;
     if (event == SUBXACT_EVENT_ABORT_SUB) {
-      Record(timed[i], false);
+      if (INSTR_TIME_IS_ZERO(now)) INSTR_TIME_SET_CURRENT(now);
+      RecordFailure(timed[i], now);
       RemoveAt(i);
     } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
       timed[i].subtransaction = parent;
@@ -115,28 +133,44 @@ void Begin(const void* key, const PlannedStmt* planned, const char* source) {
   statement.branch = *entered_branch::measured_branch;
   statement.subtransaction = GetCurrentSubTransactionId();
   statement.queryid = planned != nullptr ? planned->queryId : 0;
+  statement.source = nullptr;
+  statement.source_len = -1;
+  statement.text_stored = false;
   statement.text_len = 0;
   if (source != nullptr && statement.queryid != 0) {
     const char* text = source;
-    std::size_t length;
+    int length = -1;
     if (planned->stmt_location >= 0) {
       text += planned->stmt_location;
-      length = planned->stmt_len > 0 ? static_cast<std::size_t>(planned->stmt_len) : strlen(text);
-    } else {
-      length = strlen(text);
+      if (planned->stmt_len > 0) length = planned->stmt_len;
     }
-    length = std::min(length, sizeof statement.text - 1);
-    memcpy(statement.text, text, length);
-    statement.text[length] = '\0';
-    statement.text_len = static_cast<int>(length);
+    statement.source = text;
+    statement.source_len = length;
+    statement.text_stored = pending_queries::HasStoredText(statement.branch, statement.queryid);
+    if (!statement.text_stored) {
+      constexpr std::size_t kMax = sizeof statement.text - 1;
+      std::size_t copied = length < 0 ? strnlen(text, kMax) : std::min<std::size_t>(length, kMax);
+      memcpy(statement.text, text, copied);
+      statement.text[copied] = '\0';
+      statement.text_len = static_cast<int>(copied);
+    }
   }
   INSTR_TIME_SET_CURRENT(statement.start);
 }
 
+// A success: the statement's source is still there.
 void End(const void* key) {
   for (int i = timed_count - 1; i >= 0; --i) {
     if (timed[i].key != key) continue;
-    Record(timed[i], true);
+    instr_time now;
+    INSTR_TIME_SET_CURRENT(now);
+    const TimedStatement& statement = timed[i];
+    if (statement.text_stored)
+      Record(statement, now, true, nullptr, 0);
+    else if (statement.text_len > 0)
+      Record(statement, now, true, statement.text, statement.text_len);
+    else
+      Record(statement, now, true, statement.source, statement.source_len);
     RemoveAt(i);
     return;
   }

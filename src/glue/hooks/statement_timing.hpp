@@ -6,7 +6,10 @@
 //
 // A statement is timed from executor start to executor end and recorded as one query
 // of the branch: a success at executor end, a failure (error, cancel, statement
-// timeout) with the time until its (sub)transaction aborted. Not timed: the statement
+// timeout) with the time until its (sub)transaction aborted. Recorded into this
+// backend's batch (glue/shmem/pending_queries.hpp): the statements reach shared memory
+// at the end of their transaction, every 32 statements, and before this backend reads
+// the metrics. Not timed: the statement
 // that called ab_enter (it started before), statements started after ab_leave,
 // nested statements unless abtest.track_nested, utility statements unless
 // abtest.track_utility (transaction control never).

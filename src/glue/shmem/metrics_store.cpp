@@ -8,6 +8,7 @@
 #include "glue/shmem/assignment_queue.hpp"
 #include "glue/guard.hpp"
 #include "glue/worker/metrics_persistence.hpp"
+#include "glue/shmem/pending_queries.hpp"
 #include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/worker/query_persistence.hpp"
@@ -333,6 +334,8 @@ void RemoveEntriesOf(const Table& table, Oid database) {
 void OnTransactionEnd(XactEvent event, void*) {
   bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT;
   bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
+  // This transaction's statements first: a clear at its commit clears them too.
+  if (commit || abort) pending_queries::Publish();
   if (commit || abort) FlushPendingExposures();  // a rolled-back route was still seen
   if (commit)
     for (const PendingChange& change : pending) ApplyToDatabase(change);
@@ -446,18 +449,19 @@ BranchHandle PrepareBranch(const CompiledExperiment& experiment, int position) {
   return BranchHandle{known_experiment.uuid, position, known_experiment.hashes[static_cast<std::size_t>(position)]};
 }
 
-bool RecordQueryAt(const BranchHandle& branch, double latency_ms, bool success) noexcept {
+bool RecordQueriesAt(const BranchHandle& branch, const QuerySample* samples, const TimestampTz* at,
+                     int count) noexcept {
   BranchKey key = KeyOf(branch.experiment, branch.position);
-  int bucket = LatencyBucket(latency_ms);
-  TimestampTz now = GetCurrentTimestamp();
   LWLock* lock = LockOf(branches, branch.hash);
   LWLockAcquire(lock, LW_SHARED);
   auto* entry = static_cast<BranchEntry*>(
       hash_search_with_hash_value(branches.hash, &key, branch.hash, HASH_FIND, nullptr));
   if (entry != nullptr) {
     SpinLockAcquire(&entry->mutex);
-    entry->queries.Record(latency_ms, success, now);
-    ++entry->histogram[bucket];
+    for (int i = 0; i < count; ++i) {
+      entry->queries.Record(samples[i].latency_ms, samples[i].success, at[i]);
+      ++entry->histogram[samples[i].bucket];
+    }
     SpinLockRelease(&entry->mutex);
   }
   LWLockRelease(lock);
@@ -535,7 +539,8 @@ double LowerSequentialP(const CompiledExperiment& experiment, int position, doub
 
 void ReadBranch(const CompiledExperiment& experiment, int position, BranchSnapshot* out) {
   PrepareToCount();
-  FlushPendingExposures();  // this transaction's own routing calls count too
+  FlushPendingExposures();  // this transaction's own routing calls and statements count too
+  pending_queries::Publish();
   const KnownExperiment& known_experiment = Known(experiment);
   BranchKey key = KeyOf(known_experiment.uuid, position);
   *out = BranchSnapshot{};
@@ -553,6 +558,7 @@ void ReadBranch(const CompiledExperiment& experiment, int position, BranchSnapsh
 
 int SnapshotBranches(Oid database, const pg_uuid_t* experiment, BranchSnapshot* out, int capacity) {
   FlushPendingExposures();
+  pending_queries::Publish();
   int matched = 0;
   AcquireAll(branches, LW_SHARED);
   HASH_SEQ_STATUS scan;

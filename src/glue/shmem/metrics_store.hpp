@@ -21,6 +21,7 @@
 #include "core/latency_histogram.hpp"
 #include "core/limits.hpp"
 #include "core/metrics.hpp"
+#include "core/query_latency.hpp"
 #include "core/router.hpp"
 #include "glue/pg.hpp"
 
@@ -64,9 +65,11 @@ struct BranchHandle {
 };
 // Creates the branch's entry (refusing as RecordQuery does when the table is full).
 BranchHandle PrepareBranch(const CompiledExperiment& experiment, int position);
-// Records one query into the entry; false when it is gone (its experiment deleted or
-// its metrics cleared since). Never throws or raises: abort callbacks call it.
-bool RecordQueryAt(const BranchHandle& branch, double latency_ms, bool success) noexcept;
+// Records queries into the entry, in order: `samples[i]` ended at `at[i]`; false when
+// the entry is gone (its experiment deleted or its metrics cleared since). Never throws
+// or raises: abort callbacks call it (through pending_queries.hpp, which batches them).
+bool RecordQueriesAt(const BranchHandle& branch, const QuerySample* samples, const TimestampTz* at,
+                     int count) noexcept;
 
 // One more look at the branch against the control: lowers the running minimum of its
 // always-valid p-value to `p_value` and returns the minimum.

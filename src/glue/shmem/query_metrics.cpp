@@ -5,6 +5,7 @@
 #include "core/usage_eviction.hpp"
 #include "glue/shmem/assignment_queue.hpp"
 #include "glue/shmem/metrics_store.hpp"
+#include "glue/shmem/pending_queries.hpp"
 
 extern "C" {
 #include "mb/pg_wchar.h"
@@ -49,6 +50,7 @@ struct Header {
   pg_atomic_uint64 evicted;
   pg_atomic_uint64 evictions;
   pg_atomic_uint64 dropped;
+  pg_atomic_uint32 removal_epoch;  // see RemovalEpoch
   DatabaseState databases[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -151,6 +153,7 @@ void Evict() {
     }
   });
   pg_atomic_fetch_sub_u32(&header->count, removed);
+  pg_atomic_fetch_add_u32(&header->removal_epoch, 1);
   pg_atomic_fetch_add_u64(&header->evicted, removed);
   pg_atomic_fetch_add_u64(&header->evictions, 1);
   // Read with every lock held: a write whose copy of the keys came before this eviction
@@ -240,6 +243,7 @@ void ShmemInit() {
     pg_atomic_init_u64(&header->evicted, 0);
     pg_atomic_init_u64(&header->evictions, 0);
     pg_atomic_init_u64(&header->dropped, 0);
+    pg_atomic_init_u32(&header->removal_epoch, 0);
     for (int i = 0; i < DatabaseSlots(); ++i) pg_atomic_init_u32(&header->databases[i].written, 0);
   }
   locks = GetNamedLWLockTranche("abtest query metrics");
@@ -253,25 +257,30 @@ void ShmemInit() {
                         HASH_ELEM | HASH_BLOBS | HASH_PARTITION);
 }
 
-void Record(const pg_uuid_t& experiment, int position, std::uint64_t queryid, const char* query, int query_len,
-            double latency_ms, bool success) noexcept {
-  if (table == nullptr) return;  // not preloaded, or tracking is off
-  QuerySample sample = QuerySample::Of(latency_ms, success);
+bool RecordBatch(const pg_uuid_t& experiment, int position, std::uint64_t queryid, const char* query, int query_len,
+                 const QuerySample* samples, int count) noexcept {
+  if (table == nullptr) return false;  // not preloaded, or tracking is off
+  bool needs_text = true;
   bool counted = UpdateEntry(KeyOf(MyDatabaseId, experiment, position, queryid), [&](QueryEntry& entry) {
     int text_len = NeedsText(entry, query) ? ClipText(query, query_len) : 0;
     SpinLockAcquire(&entry.mutex);
-    entry.latency.Add(sample);
-    entry.usage += 1;
+    for (int i = 0; i < count; ++i) entry.latency.Add(samples[i]);
+    entry.usage += count;
     entry.changed = pg_atomic_read_u32(&header->generation);
     SetText(entry, query, text_len);
+    needs_text = entry.query_len == 0;
     SpinLockRelease(&entry.mutex);
   });
   if (counted) metrics::MarkDirtyQuietly();
+  return needs_text;
 }
+
+std::uint32_t RemovalEpoch() noexcept { return header == nullptr ? 0 : pg_atomic_read_u32(&header->removal_epoch); }
 
 int Snapshot(Oid database, const pg_uuid_t* experiment, bool changed_since, std::uint32_t generation,
              QuerySnapshot* out, int capacity) {
   if (table == nullptr) return 0;
+  pending_queries::Publish();  // a transaction sees its own statements
   int matched = 0;
   AcquireAll(LW_SHARED);
   ForEachEntry([&](QueryEntry& entry) {
@@ -308,6 +317,7 @@ Stats ReadStats() {
   stats.evictions = static_cast<std::int64_t>(pg_atomic_read_u64(&header->evictions));
   stats.dropped = static_cast<std::int64_t>(pg_atomic_read_u64(&header->dropped));
   if (table == nullptr) return stats;
+  pending_queries::Publish();
   AcquireAll(LW_SHARED);
   ForEachEntry([&](QueryEntry& entry) {
     ++stats.entries;
@@ -327,6 +337,7 @@ void Remove(Oid database, const pg_uuid_t* experiment) noexcept {
     ++removed;
   });
   pg_atomic_fetch_sub_u32(&header->count, removed);
+  if (removed > 0) pg_atomic_fetch_add_u32(&header->removal_epoch, 1);
   ReleaseAll();
 }
 

@@ -41,14 +41,21 @@ Size ShmemSize();
 void RequestLocks();
 void ShmemInit();
 
-// One statement of a marked transaction. Called from executor hooks and from
+// Statements of a marked transaction with one query id, in the order they ended
+// (glue/shmem/pending_queries.hpp publishes them). Called from executor hooks and from
 // transaction-abort callbacks: never throws, never raises a PostgreSQL error, never
-// pallocs, never does SPI or catalog access. `query` may be nullptr (the abort path):
-// an entry created without text takes the text of the first later call that has one;
-// `query_len` < 0 reads `query` up to its NUL. The latency is clamped to
-// [0, 1,000,000] ms (core/query_latency.hpp).
-void Record(const pg_uuid_t& experiment, int position, std::uint64_t queryid, const char* query, int query_len,
-            double latency_ms, bool success) noexcept;
+// pallocs, never does SPI or catalog access. `query` may be nullptr (the abort path, or
+// a backend that knows the entry has its text): an entry created without text takes
+// the text of the first later call that has one; `query_len` < 0 reads `query` up to
+// its NUL. Latencies are clamped to [0, 1,000,000] ms (core/query_latency.hpp).
+// Returns whether the entry still needs a text (true too when it could not be created;
+// false when tracking is off).
+bool RecordBatch(const pg_uuid_t& experiment, int position, std::uint64_t queryid, const char* query, int query_len,
+                 const QuerySample* samples, int count) noexcept;
+
+// Changes whenever entries are removed (evicted, cleared): what a backend knows of the
+// entries' texts holds while it stays the same.
+std::uint32_t RemovalEpoch() noexcept;
 
 // A copy of one entry.
 struct QuerySnapshot {
