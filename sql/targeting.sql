@@ -245,7 +245,34 @@ SELECT * FROM ab_explain('gb', 'u1', attributes => '{}');
 SELECT count(*) FILTER (WHERE x.in_experiment) BETWEEN 400 AND 600 AS about_half_in
   FROM generate_series(1, 1000) i, ab_explain('gb', 'u1', attributes => jsonb_build_object('device_id', 'd' || i)) x;
 
+-- 9. Routing finds a condition's top-level attributes in one pass over the jsonb object
+-- (one search each past a size): the same answers as ab_eval_condition, whatever the
+-- object's size (offsets stored every 32 entries), whichever keys are missing (first,
+-- between, last), for nested paths, array lengths and keys under $or and $not.
+CREATE TABLE key_cases AS
+  SELECT n, coalesce((SELECT jsonb_object_agg('k' || i, i) FROM generate_series(1, n) i), '{}')
+            || CASE n % 4 WHEN 0 THEN '{"nested": {"a": {"b": 2}}, "tags": [1, 2], "app": "1.3.0"}'
+                          WHEN 1 THEN '{"nested": {"a": 1}, "tags": [1], "app": "1.1.0", "zz": null}'
+                          WHEN 2 THEN '{"tags": "ab", "app": "v1.2.0", "a": true}'
+                          ELSE '{"nested": {"a": {"b": "3"}}, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": [1, 2]}' END::jsonb AS attrs
+    FROM generate_series(0, 90) n;
+CREATE TABLE key_conditions (name text, condition jsonb);
+INSERT INTO key_conditions VALUES
+  ('many', '{"k07": {"$exists": false}, "k3": 3, "nested.a.b": {"$gt": 1}, "tags.length": 2,
+             "zz": {"$exists": false}, "$or": [{"k12": {"$lt": 50}}, {"app": {"$vgte": "1.2.0"}}]}'),
+  ('one', '{"k5": {"$gte": 5}}'),
+  ('first_last', '{"$not": {"a": true}, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": {"$size": {"$gt": 1}}}'),
+  ('late', '{"k40": {"$in": [40, 41]}, "k70": {"$exists": true}, "k80": {"$type": "number"}}');
+SELECT count(ab_create_experiment('keys_' || name, ARRAY['control', 'treatment'])) AS created FROM key_conditions;
+SELECT count(*) AS configured
+  FROM key_conditions, LATERAL ab_configure('keys_' || name, sticky => false, condition => condition);
+SELECT count(*) AS started FROM key_conditions, LATERAL ab_start('keys_' || name);
+SELECT k.name, count(*) FILTER (WHERE ab_eval_condition(k.condition, c.attrs)) AS matching,
+       count(*) FILTER (WHERE (x.reason <> 'condition') <> ab_eval_condition(k.condition, c.attrs)) AS disagreeing
+  FROM key_conditions k, key_cases c, ab_explain('keys_' || k.name, 'u1', attributes => c.attrs) x
+ GROUP BY k.name ORDER BY k.name;
+
 SELECT count(ab_delete_experiment(name)) AS deleted FROM abtest.experiments;
-DROP TABLE rollout_before, ns_routed, explain_users;
+DROP TABLE rollout_before, ns_routed, explain_users, key_cases, key_conditions;
 DROP FUNCTION sqlstate_of(text);
 RESET abtest.sticky_durability;

@@ -831,6 +831,11 @@ struct ValueSet {
           AppendLowercase(key, buffer);
           key = buffer.view();
         }
+        if (strings.size() <= 8) {  // a few: compared by length first, most without their bytes
+          for (const std::string& candidate : strings)
+            if (candidate.size() == key.size() && std::equal(key.begin(), key.end(), candidate.begin())) return true;
+          return false;
+        }
         auto found = std::lower_bound(strings.begin(), strings.end(), key,
                                       [](const std::string& a, std::string_view b) { return a < b; });
         return found != strings.end() && *found == key;
@@ -890,6 +895,7 @@ struct Clause {
   enum class Kind { kPath, kAnd, kOr, kNor, kNot, kTrue, kFalse, kThrow };
   Kind kind = Kind::kTrue;
   std::vector<std::string> path;          // kPath
+  std::size_t slot = 0;                   // kPath: path[0]'s place among the condition's keys
   std::vector<Matcher> matcher;           // kPath: one
   std::vector<Condition::Node> children;  // kAnd, kOr, kNor; kNot: one
 };
@@ -1128,7 +1134,7 @@ bool EvalNode(const Condition::Node& node, const Scope& scope) {
       case Clause::Kind::kPath: {
         Value found;  // a missing attribute reads as null: getPath returns null
         if (scope.attributes != nullptr) {
-          if (std::optional<Value> value = scope.attributes->Find(clause.path)) found = *value;
+          scope.attributes->FindPrepared(clause.slot, clause.path, found);
         } else {
           found = ValueAt(*scope.element, clause.path).value_or(Value());
         }
@@ -1556,6 +1562,32 @@ std::optional<AttributeValue> JsonAttributes::Find(const std::vector<std::string
   return ValueAt(*document_, path);
 }
 
+namespace {
+
+// The top-level keys read by the clauses of `node` and of its $and, $or, $nor and $not,
+// which all look up the user's attributes ($elemMatch's conditions read array elements).
+void CollectKeys(const Condition::Node& node, std::vector<std::string>& keys) {
+  for (const Clause& clause : node.clauses) {
+    if (clause.kind == Clause::Kind::kPath) keys.push_back(clause.path[0]);
+    for (const Condition::Node& child : clause.children) CollectKeys(child, keys);
+  }
+}
+
+void AssignSlots(Condition::Node& node, const std::vector<std::string>& keys) {
+  for (Clause& clause : node.clauses) {
+    if (clause.kind == Clause::Kind::kPath)
+      clause.slot = static_cast<std::size_t>(std::find(keys.begin(), keys.end(), clause.path[0]) - keys.begin());
+    for (Condition::Node& child : clause.children) AssignSlots(child, keys);
+  }
+}
+
+// Shortest first, then bytewise: how jsonb orders an object's keys.
+bool JsonbKeyOrder(const std::string& a, const std::string& b) {
+  return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
+
+}  // namespace
+
 Condition::Condition() = default;
 
 Condition Condition::Compile(const Json& condition, const Json& saved_groups, RegexEngine& regex, ConditionMode mode) {
@@ -1564,11 +1596,18 @@ Condition Condition::Compile(const Json& condition, const Json& saved_groups, Re
   if (mode == ConditionMode::kStrict && !saved_groups.is_object() && !saved_groups.is_null())
     throw Error(ErrorKind::kInvalidParameter, "saved groups must be a JSON object");
   Compiler compiler(saved_groups, regex, mode, values);
-  return Condition(std::make_shared<const Node>(compiler.CompileNode(condition, "")));
+  Node root = compiler.CompileNode(condition, "");
+  auto keys = std::make_shared<std::vector<std::string>>();
+  CollectKeys(root, *keys);
+  std::sort(keys->begin(), keys->end(), JsonbKeyOrder);
+  keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+  AssignSlots(root, *keys);
+  return Condition(std::make_shared<const Node>(std::move(root)), std::move(keys));
 }
 
 bool Condition::Matches(AttributeSource& attributes) const {
   if (root_ == nullptr) return true;
+  if (!keys_->empty()) attributes.Prepare(*keys_);
   try {
     return EvalNode(*root_, Scope{&attributes, nullptr});
   } catch (const JsTypeError&) {

@@ -68,6 +68,20 @@ class AttributeSource {
   virtual ~AttributeSource() = default;
   // The value at `path` (the keys of a dotted path, already split), or nullopt when absent.
   virtual std::optional<AttributeValue> Find(const std::vector<std::string>& path) = 0;
+
+  // Before an evaluation: the top-level attributes the condition may read, shortest first,
+  // then bytewise (the order in which jsonb stores an object's keys), so that a source can
+  // find them all in one pass instead of one search each. Nothing is read yet that would
+  // fail: a source that cannot prepare leaves it to Find.
+  virtual void Prepare(const std::vector<std::string>& /*keys*/) {}
+  // Find(path) into `value`, for a path whose first key is keys[slot] of the last Prepare;
+  // false (and `value` untouched) when absent. Written in place: a value copied right after
+  // it was written member by member costs a stalled load (store forwarding), per clause.
+  virtual bool FindPrepared(std::size_t /*slot*/, const std::vector<std::string>& path, AttributeValue& value) {
+    std::optional<AttributeValue> found = Find(path);
+    if (found) value = *found;
+    return found.has_value();
+  }
 };
 
 // An AttributeSource over a JSON document, which must outlive it (tests, ab_eval_condition). Paths descend
@@ -105,9 +119,12 @@ class Condition {
   struct Node;  // the compiled tree (condition.cpp)
 
  private:
-  explicit Condition(std::shared_ptr<const Node> root) : root_(std::move(root)) {}
+  Condition(std::shared_ptr<const Node> root, std::shared_ptr<const std::vector<std::string>> keys)
+      : root_(std::move(root)), keys_(std::move(keys)) {}
 
   std::shared_ptr<const Node> root_;  // immutable, so copies share it
+  // The top-level attributes its clauses read, in AttributeSource::Prepare's order.
+  std::shared_ptr<const std::vector<std::string>> keys_;
 };
 
 // The limits of Compile, in both modes.

@@ -1,6 +1,5 @@
 #include "core/growthbook.hpp"
 
-#include <charconv>
 #include <limits>
 #include <string>
 
@@ -86,11 +85,19 @@ std::uint32_t Fnv1aContinue(std::uint32_t state, std::string_view utf8) {
   return state;
 }
 
-// v2's outer hash: FNV-1a over the decimal text of the inner one, without a string.
+// v2's outer hash: FNV-1a over the decimal text of the inner one, without a string. The
+// ten digits are divisions by constants that do not wait for one another (to_chars finds
+// them one pair after the other); the leading zeros are skipped, "0" keeps its one digit.
 double HashOfDecimal(std::uint32_t inner) {
-  char digits[10];
-  char* end = std::to_chars(digits, digits + sizeof digits, inner).ptr;
-  return static_cast<double>(Fnv1aContinue(kFnvOffsetBasis, std::string_view(digits, end - digits)) % 10000) / 10000;
+  unsigned digits[10] = {inner / 1000000000u,      inner / 100000000u % 10, inner / 10000000u % 10,
+                         inner / 1000000u % 10,    inner / 100000u % 10,    inner / 10000u % 10,
+                         inner / 1000u % 10,       inner / 100u % 10,       inner / 10u % 10,
+                         inner % 10};
+  int first = 0;
+  while (first < 9 && digits[first] == 0) ++first;
+  std::uint32_t state = kFnvOffsetBasis;
+  for (int i = first; i < 10; ++i) state = (state ^ ('0' + digits[i])) * kFnvPrime;
+  return static_cast<double>(state % 10000) / 10000;
 }
 
 // BucketRanges without copying the weights; `weights` null means absent.
@@ -134,11 +141,16 @@ std::optional<double> Hash(std::string_view seed, std::string_view value, int ve
 SeededHash::SeededHash(std::string_view seed, int version)
     : seed_(seed), version_(version), seed_state_(Fnv1aContinue(kFnvOffsetBasis, seed)) {}
 
-std::optional<double> SeededHash::operator()(std::string_view value) const {
+double SeededHash::At(std::string_view value) const {
   if (version_ == 2) return HashOfDecimal(Fnv1aContinue(seed_state_, value));
   if (version_ == 1)
     return static_cast<double>(Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, value), seed_) % 1000) / 1000;
-  return std::nullopt;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+std::optional<double> SeededHash::operator()(std::string_view value) const {
+  if (version_ != 1 && version_ != 2) return std::nullopt;
+  return At(value);
 }
 
 std::vector<double> EqualWeights(int n) {
@@ -173,9 +185,10 @@ std::vector<Range> StrategyRanges(const Strategy& strategy, const std::vector<do
 Decision ChooseIn(const std::vector<Range>& ranges, const SeededHash& hash, std::string_view hash_value) {
   constexpr double kNoBucket = std::numeric_limits<double>::quiet_NaN();
   if (hash_value.empty()) return {-1, kNoBucket};
-  std::optional<double> n = hash(hash_value);
-  if (!n) return {-1, kNoBucket};
-  return {ChooseVariation(*n, ranges), *n};
+  double n = hash.At(hash_value);  // NaN for an unknown version: in no range
+  for (std::size_t i = 0; i < ranges.size(); ++i)
+    if (n >= ranges[i].first && n < ranges[i].second) return {static_cast<int>(i), n};
+  return {-1, n};
 }
 
 Decision Choose(const Strategy& strategy, std::string_view experiment_name, std::string_view hash_value,

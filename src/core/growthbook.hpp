@@ -37,6 +37,7 @@ class SeededHash {
   SeededHash() : SeededHash({}, 2) {}
   SeededHash(std::string_view seed, int version);
   std::optional<double> operator()(std::string_view value) const;  // nullopt for an unknown version
+  double At(std::string_view value) const;  // the same, NaN for an unknown version: no optional to copy
 
  private:
   std::string seed_;  // v1 hashes value + seed: the seed comes last

@@ -266,6 +266,13 @@ RouteDecision AssignWithin(const CompiledExperiment& experiment, const RouteRequ
   return AssignByStrategy(experiment, request, environment, identity);
 }
 
+// A sticky experiment remembers the branch of a user it assigned.
+RouteDecision RememberAssigned(const CompiledExperiment& experiment, const RouteRequest& request,
+                               RoutingEnvironment& environment, RouteDecision decision) {
+  if (decision.in_experiment) decision.branch = environment.Remember(experiment, request.user_id, decision.branch);
+  return decision;
+}
+
 }  // namespace
 
 RouteDecision Assign(const CompiledExperiment& experiment, const RouteRequest& request,
@@ -283,7 +290,8 @@ RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& re
     throw Error(ErrorKind::kWrongState, "experiment " + Quoted(model.name) + " is not active",
                 std::string("It is ") + StateName(model.state) + ".",
                 model.state == State::kDraft ? "Start it with ab_start('" + model.name + "')." : std::string());
-  if (std::optional<int> forced = experiment.Forced(request.user_id)) return Out(*forced, RouteReason::kForced);
+  if (experiment.has_forced_users())
+    if (std::optional<int> forced = experiment.Forced(request.user_id)) return Out(*forced, RouteReason::kForced);
   if (model.state == State::kPaused) return Out(0, RouteReason::kPaused);
   if (model.state == State::kCompleted) return Out(experiment.completed_branch(), RouteReason::kCompleted);
 
@@ -303,9 +311,10 @@ RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& re
   if (!identity) return Out(0, RouteReason::kMissingHashAttribute);
   if (!experiment.condition().empty() && !ConditionHolds(experiment.condition(), environment))
     return Out(0, RouteReason::kCondition);
-  RouteDecision decision = AssignWithin(experiment, request, environment, *identity);
-  if (sticky && decision.in_experiment) decision.branch = environment.Remember(experiment, request.user_id, decision.branch);
-  return decision;
+  // Returned as it is made: a decision copied after one member changed costs a stalled
+  // load of the whole struct (store forwarding), on every call.
+  if (!sticky) return AssignWithin(experiment, request, environment, *identity);
+  return RememberAssigned(experiment, request, environment, AssignWithin(experiment, request, environment, *identity));
 }
 
 }  // namespace abtest

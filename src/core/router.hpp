@@ -58,6 +58,7 @@ class CompiledExperiment {
   const Condition& condition() const { return condition_; }
   // The forced branch of a user, if any.
   std::optional<int> Forced(std::string_view user_id) const;
+  bool has_forced_users() const { return !forced_.empty(); }
   // The allocation as fractions, GrowthBook's weights when the strategy gives none.
   const std::vector<double>& allocation_weights() const { return allocation_weights_; }
   // The growthbook strategy's bucket ranges, computed once.
@@ -77,6 +78,9 @@ class CompiledExperiment {
   // up yet), and the stamp that tells whether that is still valid.
   mutable int shared_slot = -1;
   mutable std::uint64_t shared_slot_stamp = 0;
+  // Likewise where the glue's metrics keep this experiment's keys (-1: not looked up).
+  mutable int metrics_slot = -1;
+  mutable std::uint64_t metrics_serial = 0;
   const std::vector<int>& turn_branches() const { return turn_branches_; }
 
  private:

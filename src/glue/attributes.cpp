@@ -77,8 +77,7 @@ Json ContainerToJson(JsonbContainer* container, int depth) {
 
 }  // namespace
 
-JsonbContainer* JsonbAttributes::Root() {
-  if (is_null_) return nullptr;
+Jsonb* JsonbAttributes::Detoasted() {
   if (jsonb_ == nullptr) {
     Datum datum = datum_;
     // Most arguments are neither compressed nor out of line: then the jsonb is the datum
@@ -88,11 +87,133 @@ JsonbContainer* JsonbAttributes::Root() {
     } else {
       jsonb_ = PgCall([&] { return DatumGetJsonbP(datum); });
     }
-    if (!JB_ROOT_IS_OBJECT(jsonb_) || JB_ROOT_IS_SCALAR(jsonb_))
-      throw Error(ErrorKind::kInvalidParameter, "attributes must be a JSON object", {},
-                  "For example '{\"country\": \"DE\"}'.");
   }
-  return &jsonb_->root;
+  return jsonb_;
+}
+
+JsonbContainer* JsonbAttributes::Root() {
+  if (is_null_) return nullptr;
+  Jsonb* jsonb = Detoasted();
+  if (!JB_ROOT_IS_OBJECT(jsonb) || JB_ROOT_IS_SCALAR(jsonb))
+    throw Error(ErrorKind::kInvalidParameter, "attributes must be a JSON object", {},
+                "For example '{\"country\": \"DE\"}'.");
+  return &jsonb->root;
+}
+
+namespace {
+
+// jsonb's fillJsonbValue (not exported): the value of entry `index`, whose data lies at
+// [start, end) after the container's entries.
+JsonbValue EntryValue(JsonbContainer* container, int index, std::uint32_t start, std::uint32_t end) {
+  char* base = reinterpret_cast<char*>(container->children + JsonContainerSize(container) * 2);
+  JEntry entry = container->children[index];
+  JsonbValue value;
+  if (JBE_ISNULL(entry)) {
+    value.type = jbvNull;
+  } else if (JBE_ISSTRING(entry)) {
+    value.type = jbvString;
+    value.val.string.val = base + start;
+    value.val.string.len = static_cast<int>(end - start);
+  } else if (JBE_ISNUMERIC(entry)) {
+    value.type = jbvNumeric;
+    value.val.numeric = reinterpret_cast<Numeric>(base + INTALIGN(start));
+  } else if (JBE_ISBOOL_TRUE(entry)) {
+    value.type = jbvBool;
+    value.val.boolean = true;
+  } else if (JBE_ISBOOL_FALSE(entry)) {
+    value.type = jbvBool;
+    value.val.boolean = false;
+  } else {  // a container, after its alignment padding
+    value.type = jbvBinary;
+    value.val.binary.data = reinterpret_cast<JsonbContainer*>(base + INTALIGN(start));
+    value.val.binary.len = static_cast<int>(end - INTALIGN(start));
+  }
+  return value;
+}
+
+// Where the data of an entry that starts at `start` ends: an entry stores either its
+// length or, every JB_OFFSET_STRIDE entries, its end offset.
+inline std::uint32_t EntryEnd(JEntry entry, std::uint32_t start) {
+  return JBE_HAS_OFF(entry) ? JBE_OFFLENFLD(entry) : start + JBE_OFFLENFLD(entry);
+}
+
+// Whether `sought` comes before the key (shortest first, then bytewise: jsonb's order).
+// Keys are short: compared here, not by a call to memcmp.
+inline int CompareBytes(const char* a, const char* b, std::uint32_t length) {
+  for (std::uint32_t i = 0; i < length; ++i)
+    if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
+  return 0;
+}
+
+inline bool KeyBefore(const std::string& sought, const char* key, std::uint32_t length) {
+  if (sought.size() != length) return sought.size() < length;
+  return CompareBytes(sought.data(), key, length) < 0;
+}
+
+inline bool KeyEquals(const std::string& sought, const char* key, std::uint32_t length) {
+  return sought.size() == length && CompareBytes(sought.data(), key, length) == 0;
+}
+
+}  // namespace
+
+void JsonbAttributes::Prepare(const std::vector<std::string>& keys) {
+  prepared_ = false;
+  if (is_null_ || keys.size() > kMaxPrepared) return;
+  Jsonb* jsonb = Detoasted();
+  if (!JB_ROOT_IS_OBJECT(jsonb) || JB_ROOT_IS_SCALAR(jsonb)) return;  // Find refuses it when it reads
+  JsonbContainer* container = &jsonb->root;
+  std::uint32_t count = JsonContainerSize(container);
+  // A pass reads every key's entry; a search ~log2(count) of them, adding up to 32
+  // lengths at each. Past this size, searching for the keys costs less.
+  if (count > 8 + 16 * keys.size()) return;
+  const JEntry* children = container->children;
+  const char* base = reinterpret_cast<const char*>(children + count * 2);
+  // The keys' entries, then the values' in the same order: both sorted alike, so the
+  // sought keys are met in order, and so are their values.
+  std::size_t k = 0;
+  std::uint32_t start = 0;
+  std::uint32_t index = 0;
+  for (; index < count; ++index) {
+    std::uint32_t end = EntryEnd(children[index], start);
+    if (k < keys.size()) {
+      const char* key = base + start;
+      std::uint32_t length = end - start;
+      while (k < keys.size() && KeyBefore(keys[k], key, length)) found_[k++].entry = -1;
+      if (k < keys.size() && KeyEquals(keys[k], key, length)) found_[k++].entry = static_cast<int>(index);
+    }
+    start = end;
+  }
+  while (k < keys.size()) found_[k++].entry = -1;
+  // The values: entry count + i for key i.
+  std::size_t slot = 0;
+  while (slot < keys.size() && found_[slot].entry < 0) ++slot;
+  for (index = count; slot < keys.size(); ++index) {
+    std::uint32_t end = EntryEnd(children[index], start);
+    if (found_[slot].entry + count == index) {
+      found_[slot].entry = static_cast<int>(index);
+      found_[slot].start = start;
+      found_[slot].end = end;
+      do ++slot;
+      while (slot < keys.size() && found_[slot].entry < 0);
+    }
+    start = end;
+  }
+  prepared_ = true;
+}
+
+bool JsonbAttributes::FindPrepared(std::size_t slot, const std::vector<std::string>& path, AttributeValue& value) {
+  if (!prepared_) return AttributeSource::FindPrepared(slot, path, value);
+  const Prepared& found = found_[slot];
+  if (found.entry < 0) return false;
+  JEntry entry = jsonb_->root.children[found.entry];
+  if (path.size() == 1 && JBE_ISSTRING(entry)) {  // most attributes: read in place
+    value.type = AttributeValue::Type::kString;
+    value.text = std::string_view(
+        reinterpret_cast<const char*>(jsonb_->root.children + JsonContainerSize(&jsonb_->root) * 2) + found.start,
+        found.end - found.start);
+    return true;
+  }
+  return Descend(EntryValue(&jsonb_->root, found.entry, found.start, found.end), path, 1, value);
 }
 
 // The lookups inside the jsonb are plain searches of memory this call owns: they neither
@@ -100,42 +221,56 @@ JsonbContainer* JsonbAttributes::Root() {
 std::optional<AttributeValue> JsonbAttributes::Find(const std::vector<std::string>& path) {
   JsonbContainer* container = Root();
   if (container == nullptr || path.empty()) return std::nullopt;
+  JsonbValue found;
+  if (getKeyJsonValueFromContainer(container, path[0].data(), static_cast<uint32>(path[0].size()), &found) == nullptr)
+    return std::nullopt;
+  AttributeValue value;
+  if (!Descend(found, path, 1, value)) return std::nullopt;
+  return value;
+}
+
+bool JsonbAttributes::Descend(JsonbValue found, const std::vector<std::string>& path, std::size_t from,
+                              AttributeValue& value) {
   // Descends as GrowthBook's getPath does (JavaScript's a[b]): objects by key, arrays by
   // index, and "length" of an array is its size.
-  JsonbValue found;
-  for (std::size_t i = 0; i < path.size(); ++i) {
+  for (std::size_t i = from; i < path.size(); ++i) {
+    if (found.type != jbvBinary) return false;  // a scalar has no members
+    JsonbContainer* container = found.val.binary.data;
     const std::string& key = path[i];
     if (JsonContainerIsArray(container)) {
       if (key == "length") {
-        if (i + 1 != path.size()) return std::nullopt;  // a number has no members
-        return AttributeValue::Number(JsonContainerSize(container));
+        if (i + 1 != path.size()) return false;  // a number has no members
+        value = AttributeValue::Number(JsonContainerSize(container));
+        return true;
       }
       char* end = nullptr;
       unsigned long index = std::strtoul(key.c_str(), &end, 10);
       if (key.empty() || *end != '\0' || (key.size() > 1 && key[0] == '0') || index >= JsonContainerSize(container))
-        return std::nullopt;
+        return false;
       JsonbValue* element = PgCall([&] { return getIthJsonbValueFromContainer(container, static_cast<uint32>(index)); });
       found = *element;
     } else if (getKeyJsonValueFromContainer(container, key.data(), static_cast<uint32>(key.size()), &found) ==
                nullptr) {
-      return std::nullopt;
+      return false;
     }
-    if (i + 1 == path.size()) break;
-    if (found.type != jbvBinary) return std::nullopt;  // a scalar has no members
-    container = found.val.binary.data;
   }
   switch (found.type) {
     case jbvNull:
-      return AttributeValue();
+      value = AttributeValue();
+      return true;
     case jbvString:
-      return AttributeValue::String(std::string_view(found.val.string.val, static_cast<std::size_t>(found.val.string.len)));
+      value = AttributeValue::String(std::string_view(found.val.string.val, static_cast<std::size_t>(found.val.string.len)));
+      return true;
     case jbvNumeric:
-      return AttributeValue::Number(NumericValue(found.val.numeric));
+      value = AttributeValue::Number(NumericValue(found.val.numeric));
+      return true;
     case jbvBool:
-      return AttributeValue::Boolean(found.val.boolean);
+      value = AttributeValue::Boolean(found.val.boolean);
+      return true;
     default:
       structured_.push_front(ScalarToJson(found, 1));
-      return AttributeValue::Of(structured_.front());
+      value = AttributeValue::Of(structured_.front());
+      return true;
   }
 }
 

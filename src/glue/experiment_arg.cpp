@@ -19,6 +19,8 @@ namespace {
 struct CallSiteCache {
   std::uint64_t generation;
   const CompiledExperiment* experiment;
+  Datum* branch_texts;  // BranchText's, one per branch; null until asked for
+  int text_sets;        // how many times this site has made them
   std::size_t name_length;
   char name[kMaxNameBytes];
 };
@@ -38,13 +40,44 @@ const CompiledExperiment& RequireExperiment(FunctionCallInfo fcinfo, int n) {
   if (site == nullptr) {
     MemoryContext context = fcinfo->flinfo->fn_mcxt;
     site = PgCall([&] { return static_cast<CallSiteCache*>(MemoryContextAlloc(context, sizeof(CallSiteCache))); });
+    site->text_sets = 0;
     fcinfo->flinfo->fn_extra = site;
   }
   site->generation = generation;
   site->experiment = experiment;
+  // A previous experiment's texts stay allocated: a result returned before may still be
+  // in use. They go with the call site's memory context, at the end of the query.
+  site->branch_texts = nullptr;
   site->name_length = name.size();  // at most kMaxNameBytes: it is an experiment's name
   memcpy(site->name, name.data(), name.size());
   return *experiment;
+}
+
+Datum BranchText(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, int branch) {
+  auto* site = static_cast<CallSiteCache*>(fcinfo->flinfo->fn_extra);
+  // A site whose experiment keeps changing (a name taken from a column) would keep
+  // making texts that live until the end of the query: after a few, it makes none.
+  constexpr int kMaxTextSets = 4;
+  if (site == nullptr || site->experiment != &experiment ||
+      (site->branch_texts == nullptr && site->text_sets == kMaxTextSets))
+    return TextDatum(experiment.branch(branch));
+  if (site->branch_texts == nullptr) {
+    ++site->text_sets;
+    MemoryContext context = fcinfo->flinfo->fn_mcxt;
+    const auto& branches = experiment.model().branches;
+    site->branch_texts = PgCall([&] {
+      auto* texts = static_cast<Datum*>(MemoryContextAlloc(context, sizeof(Datum) * branches.size()));
+      for (std::size_t i = 0; i < branches.size(); ++i) {
+        const std::string& name = branches[i].name;
+        auto* value = static_cast<text*>(MemoryContextAlloc(context, VARHDRSZ + name.size()));
+        SET_VARSIZE(value, VARHDRSZ + name.size());
+        memcpy(VARDATA(value), name.data(), name.size());
+        texts[i] = PointerGetDatum(value);
+      }
+      return texts;
+    });
+  }
+  return site->branch_texts[branch];
 }
 
 int RequireBranch(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, int n) {

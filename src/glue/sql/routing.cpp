@@ -87,10 +87,11 @@ RouteDecision Decide(FunctionCallInfo fcinfo, const CompiledExperiment& experime
 
 // Routes and counts the exposure of a user who is in the experiment; nobody else
 // leaves a trace (README, "Who is in an experiment").
-const std::string& RouteCall(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args) {
+// The branch's position.
+int RouteCall(FunctionCallInfo fcinfo, const CompiledExperiment& experiment, const RouteArgs& args) {
   RouteDecision decision = Decide(fcinfo, experiment, args, false);
   if (decision.in_experiment) metrics::CountExposure(experiment, decision.branch);
-  return experiment.branch(decision.branch);
+  return decision.branch;
 }
 
 // A second ab_enter in the transaction: the same experiment and user get the same
@@ -132,7 +133,7 @@ using namespace abtest::glue;
 ABTEST_SQL_FUNCTION(ab_route_user) {
   RequirePreloaded();
   const CompiledExperiment& experiment = RequireExperiment(fcinfo, 0);
-  return TextResult(RouteCall(fcinfo, experiment, RouteArgs{1, 2, 3, 4}));
+  return BranchText(fcinfo, experiment, RouteCall(fcinfo, experiment, RouteArgs{1, 2, 3, 4}));
 }
 
 // ab_route_default(user_id, groups, attributes, session_id): NULL when there is no
@@ -143,7 +144,7 @@ ABTEST_SQL_FUNCTION(ab_route_default) {
   if (experiment == nullptr) PG_RETURN_NULL();
   State state = experiment->model().state;
   if (state == State::kDraft || state == State::kArchived) PG_RETURN_NULL();
-  return TextResult(RouteCall(fcinfo, *experiment, RouteArgs{0, 1, 2, 3}));
+  return TextResult(experiment->branch(RouteCall(fcinfo, *experiment, RouteArgs{0, 1, 2, 3})));
 }
 
 // ab_enter(experiment, user_id, groups, attributes, session_id) -> branch: routes as
