@@ -5,6 +5,7 @@
 #include "core/limits.hpp"
 #include "core/query_latency.hpp"
 #include "glue/branches/entered_branch.hpp"
+#include "glue/catalog/log_lookup.hpp"
 #include "glue/guard.hpp"
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/shmem/pending_queries.hpp"
@@ -236,6 +237,10 @@ void RunUtility(PlannedStmt* statement, const char* text, bool read_only_tree, P
 void OnProcessUtility(PlannedStmt* statement, const char* text, bool read_only_tree, ProcessUtilityContext context,
                       ParamListInfo params, QueryEnvironment* environment, DestReceiver* destination,
                       QueryCompletion* completion) {
+  // The log lookups keep abtest.assignments open for the transaction; DDL on it (DROP
+  // EXTENSION, REINDEX, ...) refuses a table the session holds open. No lookup is
+  // under way here: each runs to its end inside one routing call.
+  catalog::log_lookup::Close();
   Node* tree = statement->utilityStmt;
   if (IsA(tree, ExecuteStmt) || IsA(tree, PrepareStmt) || IsA(tree, DeallocateStmt)) {
     RunUtility(statement, text, read_only_tree, context, params, environment, destination, completion);
