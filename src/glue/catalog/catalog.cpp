@@ -141,6 +141,25 @@ KeptPlan kept_logged_branch{kLoggedBranch, nullptr};
 KeptPlan kept_log_assignment{kLogAssignment, nullptr};
 KeptPlan kept_relog_assignment{kRelogAssignment, nullptr};
 
+// Runs `work` (PostgreSQL calls only, inside PgCall) as the catalog owner with SPI
+// connected, a safe search_path, and security-restricted. An error is unwound by the
+// transaction's abort.
+template <typename Work>
+void ConnectedAsOwner(Work&& work) {
+  Oid saved_user;
+  int saved_context;
+  GetUserIdAndSecContext(&saved_user, &saved_context);
+  SetUserIdAndSecContext(CatalogOwner(), saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+  int guc_level = NewGUCNestLevel();
+  (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                          false);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  work();
+  SPI_finish();
+  AtEOXact_GUC(true, guc_level);
+  SetUserIdAndSecContext(saved_user, saved_context);
+}
+
 // Runs `sql` (or `kept`'s plan, prepared on first use) as the catalog owner, with a
 // safe search_path; security-restricted as well. Returns the first column of the
 // first row. An error is unwound by the transaction's abort.
@@ -161,36 +180,26 @@ std::optional<std::string> RunAsOwner(const char* sql, KeptPlan* kept, std::init
   char* first = PgCall([&]() -> char* {
     for (int i = 0; i < count; ++i)
       if (param_list[i]) values[i] = CStringGetTextDatum(param_list[i]);
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(CatalogOwner(),
-                           saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    int guc_level = NewGUCNestLevel();
-    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                            true, 0, false);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    int rc;
-    if (kept != nullptr) {
-      if (kept->plan == nullptr) {
-        SPIPlanPtr plan = SPI_prepare(kept->sql, count, types);
-        if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-        if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
-        kept->plan = plan;
-      }
-      rc = SPI_execute_plan(kept->plan, values, nulls, false, 0);
-    } else {
-      rc = SPI_execute_with_args(sql, count, types, values, nulls, false, 0);
-    }
-    if (rc < 0) elog(ERROR, "executing a catalog statement failed: %s", SPI_result_code_string(rc));
     char* value = nullptr;
-    if (SPI_processed > 0 && SPI_tuptable != nullptr) {
-      char* text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-      if (text) value = MemoryContextStrdup(caller_context, text);
-    }
-    SPI_finish();
-    AtEOXact_GUC(true, guc_level);
-    SetUserIdAndSecContext(saved_user, saved_context);
+    ConnectedAsOwner([&] {
+      int rc;
+      if (kept != nullptr) {
+        if (kept->plan == nullptr) {
+          SPIPlanPtr plan = SPI_prepare(kept->sql, count, types);
+          if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+          if (SPI_keepplan(plan) != 0) elog(ERROR, "SPI_keepplan failed");
+          kept->plan = plan;
+        }
+        rc = SPI_execute_plan(kept->plan, values, nulls, false, 0);
+      } else {
+        rc = SPI_execute_with_args(sql, count, types, values, nulls, false, 0);
+      }
+      if (rc < 0) elog(ERROR, "executing a catalog statement failed: %s", SPI_result_code_string(rc));
+      if (SPI_processed > 0 && SPI_tuptable != nullptr) {
+        char* text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        if (text) value = MemoryContextStrdup(caller_context, text);
+      }
+    });
     return value;
   });
   if (first == nullptr) return std::nullopt;
@@ -371,21 +380,7 @@ void DeleteAssignments(const std::string& experiment_id) { QueryAsOwner(kDeleteA
 void LockAssignmentsForWrite() { QueryAsOwner("LOCK TABLE abtest.assignments IN ROW EXCLUSIVE MODE", {}); }
 
 void WriteAssignmentBatch(char* batch, Size bytes) {
-  PgCall([&] {
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(CatalogOwner(),
-                           saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    int guc_level = NewGUCNestLevel();
-    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                            true, 0, false);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    assignment_batch::WriteRecords(batch, bytes);
-    SPI_finish();
-    AtEOXact_GUC(true, guc_level);
-    SetUserIdAndSecContext(saved_user, saved_context);
-  });
+  PgCall([&] { ConnectedAsOwner([&] { assignment_batch::WriteRecords(batch, bytes); }); });
 }
 
 void LockAssignmentsForClear() { QueryAsOwner("LOCK TABLE abtest.assignments IN SHARE ROW EXCLUSIVE MODE", {}); }
