@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/experiment.hpp"
 #include "glue/shmem/shared_state.hpp"
 
 
@@ -23,14 +24,18 @@ constexpr std::size_t kLine = 64;
 // (PrefetchSet) while the lock is taken.
 struct alignas(kLine) SetHeader {
   std::uint32_t tags[kWays];  // 0: an empty way
-  std::int16_t branches[kWays];
+  std::int8_t branches[kWays];
   EntryState states[kWays];
   std::uint32_t next_stamp;  // insertion order within the set: eviction takes the oldest
-  // Which experiments' users the log may hold although this set lacks them: one bit
-  // per (slot, epoch), hashed. Clearing an experiment moves its epoch on, so its users
-  // start on another bit.
+  // Which experiments' users the log may hold although the cache lacks them: one bit
+  // per (slot, epoch), hashed, on the users' first-choice set. Clearing an experiment
+  // moves its epoch on, so its users start on another bit.
   std::uint32_t incomplete_bits;
+  // How many entries whose first choice is this set live in their second choice: while
+  // none do, a miss here is a miss, without looking at a second set.
+  std::uint32_t spilled;
 };
+static_assert(kMaxBranches <= INT8_MAX, "a branch index fits the header's byte");
 
 struct Entry {
   std::uint64_t user_high;
@@ -83,11 +88,36 @@ std::uint64_t StickyCacheEntries() {
 
 namespace {
 
-std::uint64_t SetCount() { return (StickyCacheEntries() + kWays - 1) / kWays; }
+// A whole number of sets per partition, so that both choices of a key share its lock.
+std::uint64_t SetCount() {
+  std::uint64_t sets = (StickyCacheEntries() + kWays - 1) / kWays;
+  return (sets + kPartitions - 1) / kPartitions * kPartitions;
+}
 
-std::uint64_t SetIndexOf(const StickyKey& key) {
-  std::uint64_t mix = key.user_low ^ (static_cast<std::uint64_t>(key.slot) * 0x9E3779B97F4A7C15ULL);
+// A key's two candidate sets, both in one lock partition (set s is guarded by lock
+// s % kPartitions). A new key goes to its first choice while that has room and spills
+// into the second otherwise: with two independent choices a set overflows far more
+// rarely than with one (the cache stays without evictions to a much higher load).
+struct Choices {
+  std::uint64_t first;
+  std::uint64_t second;  // == first when the partition has a single set
+};
+
+std::uint64_t FirstChoiceOf(std::uint64_t user_low, std::int32_t slot) {
+  std::uint64_t mix = user_low ^ (static_cast<std::uint64_t>(slot) * 0x9E3779B97F4A7C15ULL);
   return mix % cache->set_count;
+}
+
+Choices ChoicesOf(const StickyKey& key) {
+  std::uint64_t first = FirstChoiceOf(key.user_low, key.slot);
+  std::uint64_t per_partition = cache->set_count / kPartitions;
+  std::uint64_t partition = first % kPartitions;
+  // Other bits of the user's hash than the first choice's and the tag's.
+  std::uint64_t mix = (key.user_high >> 32 | key.user_low << 32) * 0xD6E8FEB86659FD93ULL;
+  std::uint64_t row = (mix >> 16) % per_partition;
+  std::uint64_t second = partition + row * kPartitions;
+  if (second == first && per_partition > 1) second = partition + ((row + 1) % per_partition) * kPartitions;
+  return {first, second};
 }
 
 // The tag takes other bits than the set index (user_high), so that two users of one
@@ -104,7 +134,7 @@ std::uint32_t IncompleteBit(std::int32_t slot, std::uint32_t epoch) {
   return 1u << (mix >> 59);
 }
 
-LWLock* LockOf(std::uint64_t set_index) { return &cache->locks[set_index % kPartitions].lock; }
+LWLock* LockOf(const Choices& choices) { return &cache->locks[choices.first % kPartitions].lock; }
 
 // Starts fetching the set's lines from memory, so that their latency overlaps the
 // lock acquisition instead of following it.
@@ -134,6 +164,21 @@ int FindIn(const Set& set, const StickyKey& key, std::uint32_t tag) {
   for (int way = 0; way < kWays; ++way)
     if (set.header.tags[way] == tag && Matches(set.entries[way], key)) return way;
   return -1;
+}
+
+struct Place {
+  Set* set;  // nullptr: not cached
+  int way;
+};
+
+// Where the key is cached: its first choice, or its second when the first has spilled.
+Place Find(const Choices& choices, const StickyKey& key, std::uint32_t tag) {
+  Set& first = cache->sets[choices.first];
+  if (int way = FindIn(first, key, tag); way >= 0) return {&first, way};
+  if (first.header.spilled == 0 || choices.second == choices.first) return {nullptr, -1};
+  Set& second = cache->sets[choices.second];
+  if (int way = FindIn(second, key, tag); way >= 0) return {&second, way};
+  return {nullptr, -1};
 }
 
 // Whether an entry belongs to a cleared experiment (its slot's epoch moved on): such an
@@ -168,7 +213,22 @@ void Fill(Set& set, int way, const StickyKey& key, std::uint32_t tag, int branch
   set.header.states[way] = state;
 }
 
+// The first-choice set of the entry in `way` (the lock of `set` guards it too).
+Set& FirstChoiceOfEntry(const Set& set, int way) {
+  const Entry& e = set.entries[way];
+  return cache->sets[FirstChoiceOf(e.user_low, e.slot)];
+}
+
+// Before a way's occupant leaves it (emptied, or replaced by another key): when it had
+// spilled here, its first choice has one spilled entry less.
+void Vacate(Set& set, int way) {
+  if (set.header.tags[way] == 0) return;
+  Set& first = FirstChoiceOfEntry(set, way);
+  if (&first != &set) --first.header.spilled;
+}
+
 void Empty(Set& set, int way) {
+  Vacate(set, way);
   set.header.tags[way] = 0;
   set.header.states[way] = EntryState::kEmpty;
 }
@@ -192,75 +252,127 @@ void StickyCacheShmemInit() {
 }
 
 Lookup StickyLookup(const StickyKey& key) {
-  std::uint64_t index = SetIndexOf(key);
-  const Set& set = cache->sets[index];
-  PrefetchSet(set);
+  Choices choices = ChoicesOf(key);
+  const Set& first = cache->sets[choices.first];
+  PrefetchSet(first);
+  __builtin_prefetch(&cache->sets[choices.second].header);
   std::uint32_t tag = TagOf(key);
-  LWLock* lock = LockOf(index);
+  LWLock* lock = LockOf(choices);
   LWLockAcquire(lock, LW_SHARED);
-  int way = FindIn(set, key, tag);
-  Lookup result{std::nullopt, (set.header.incomplete_bits & IncompleteBit(key.slot, key.epoch)) != 0};
-  if (way >= 0) result.found = CachedAssignment{set.header.branches[way], set.entries[way].fingerprint};
+  Place place = Find(choices, key, tag);
+  Lookup result{std::nullopt, (first.header.incomplete_bits & IncompleteBit(key.slot, key.epoch)) != 0};
+  if (place.set != nullptr)
+    result.found = CachedAssignment{place.set->header.branches[place.way], place.set->entries[place.way].fingerprint};
   LWLockRelease(lock);
   return result;
 }
 
+namespace {
+
+int EmptyWays(const Set& set) {
+  int empty = 0;
+  for (std::uint32_t tag : set.header.tags) empty += tag == 0;
+  return empty;
+}
+
+// Makes room for a new key in `set` (one of its two choices), or returns -1 when
+// `set` has only pending entries. An evicted live entry marks its own first choice
+// incomplete for its experiment.
+int MakeRoomIn(Set& set, bool allow_eviction) {
+  int way = VictimIn(set);
+  if (way < 0) return -1;
+  if (set.header.tags[way] == 0) {
+    Add(kEntries, 1);
+    return way;
+  }
+  const Entry& occupant = set.entries[way];
+  if (Stale(occupant)) {
+    Vacate(set, way);
+    return way;
+  }
+  if (!allow_eviction) return -1;
+  // A live assignment leaves the cache: only the log knows it now.
+  Add(kEvictions, 1);
+  FirstChoiceOfEntry(set, way).header.incomplete_bits |= IncompleteBit(occupant.slot, occupant.epoch);
+  Vacate(set, way);
+  return way;
+}
+
+}  // namespace
+
 StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerprint, EntryState state,
                         bool reassign) {
-  std::uint64_t index = SetIndexOf(key);
-  Set& set = cache->sets[index];
-  PrefetchSet(set);
+  Choices choices = ChoicesOf(key);
+  Set& first = cache->sets[choices.first];
+  PrefetchSet(first);
+  __builtin_prefetch(&cache->sets[choices.second].header);
   std::uint32_t tag = TagOf(key);
-  LWLock* lock = LockOf(index);
+  LWLock* lock = LockOf(choices);
   LWLockAcquire(lock, LW_EXCLUSIVE);
   StoreResult result{StoreOutcome::kStored, branch, false};
-  int way = FindIn(set, key, tag);
-  if (way >= 0) {
-    Entry& existing = set.entries[way];
+  if (Place place = Find(choices, key, tag); place.set != nullptr) {
+    Set& set = *place.set;
+    Entry& existing = set.entries[place.way];
     if (!reassign || existing.fingerprint == fingerprint) {
-      result = {StoreOutcome::kExisting, set.header.branches[way], false};
-    } else if (set.header.branches[way] == branch) {
+      result = {StoreOutcome::kExisting, set.header.branches[place.way], false};
+    } else if (set.header.branches[place.way] == branch) {
       existing.fingerprint = fingerprint;  // re-bucketed into the same branch: nothing to log
       result = {StoreOutcome::kExisting, branch, false};
     } else {
-      Fill(set, way, key, tag, branch, fingerprint, state);
+      Fill(set, place.way, key, tag, branch, fingerprint, state);
       result.replaced = true;
     }
-  } else if ((way = VictimIn(set)) >= 0) {
-    if (set.header.tags[way] == 0) {
-      Add(kEntries, 1);
-    } else if (const Entry& evicted = set.entries[way]; !Stale(evicted)) {
-      // A live assignment leaves the cache: only the log knows it now.
-      Add(kEvictions, 1);
-      set.header.incomplete_bits |= IncompleteBit(evicted.slot, evicted.epoch);
-    }
-    Fill(set, way, key, tag, branch, fingerprint, state);
+    LWLockRelease(lock);
+    return result;
+  }
+  // The emptier of the two choices (the first on a tie), else the other one's free or
+  // stale way; only then evict the oldest persisted entry, of the first choice before
+  // the second. Placing by load keeps both sets of every pair filling evenly, which is
+  // what lets the table run nearly full before anything is evicted.
+  Set& second = cache->sets[choices.second];
+  bool has_second = choices.second != choices.first;
+  Set* target = &first;
+  Set* other = has_second ? &second : nullptr;
+  if (has_second && EmptyWays(second) > EmptyWays(first)) std::swap(target, other);
+  int way = MakeRoomIn(*target, false);
+  if (way < 0 && other != nullptr) {
+    std::swap(target, other);
+    way = MakeRoomIn(*target, false);
+  }
+  if (way < 0) {
+    target = &first;
+    way = MakeRoomIn(first, true);
+  }
+  if (way < 0 && has_second) {
+    target = &second;
+    way = MakeRoomIn(second, true);
+  }
+  if (way >= 0) {
+    if (target != &first) ++first.header.spilled;
+    Fill(*target, way, key, tag, branch, fingerprint, state);
   } else {
     result.outcome = StoreOutcome::kNoRoom;
-    set.header.incomplete_bits |= IncompleteBit(key.slot, key.epoch);
+    first.header.incomplete_bits |= IncompleteBit(key.slot, key.epoch);
   }
   LWLockRelease(lock);
   return result;
 }
 
 void StickyMarkPersisted(const StickyKey& key) {
-  std::uint64_t index = SetIndexOf(key);
-  Set& set = cache->sets[index];
-  LWLock* lock = LockOf(index);
+  Choices choices = ChoicesOf(key);
+  LWLock* lock = LockOf(choices);
   LWLockAcquire(lock, LW_EXCLUSIVE);
-  int way = FindIn(set, key, TagOf(key));
-  if (way >= 0) set.header.states[way] = EntryState::kPersisted;
+  if (Place place = Find(choices, key, TagOf(key)); place.set != nullptr)
+    place.set->header.states[place.way] = EntryState::kPersisted;
   LWLockRelease(lock);
 }
 
 void StickyForget(const StickyKey& key) {
-  std::uint64_t index = SetIndexOf(key);
-  Set& set = cache->sets[index];
-  LWLock* lock = LockOf(index);
+  Choices choices = ChoicesOf(key);
+  LWLock* lock = LockOf(choices);
   LWLockAcquire(lock, LW_EXCLUSIVE);
-  int way = FindIn(set, key, TagOf(key));
-  if (way >= 0) {
-    Empty(set, way);
+  if (Place place = Find(choices, key, TagOf(key)); place.set != nullptr) {
+    Empty(*place.set, place.way);
     Add(kEntries, -1);
   }
   LWLockRelease(lock);

@@ -1,22 +1,25 @@
 // The sticky cache: which branch each user got, for every experiment of the cluster,
 // in shared memory.
 //
-// Layout: a set-associative table. A key (experiment slot, slot epoch, 128-bit XXH3
-// of the user id) hashes to one set of kWays entries; the set is scanned, never
-// probed further, so nothing needs tombstones. A set's first cache line holds a
-// 32-bit tag per way (and the branches), so a lookup reads one line for a new user
-// and two for a returning one. 40 bytes an entry.
+// Layout: a set-associative table with two choices. A key (experiment slot, slot
+// epoch, 128-bit XXH3 of the user id) hashes to two sets of kWays entries in one lock
+// partition. It goes to the first while that has a free way, else to the second, and
+// the first counts its spilled keys: while it has none, a lookup scans the first set
+// only. Sets are scanned, never probed further, so nothing needs tombstones. A set's
+// first cache line holds a 32-bit tag per way (and the branches), so a lookup reads
+// one line for a new user and two for a returning one. 40 bytes an entry.
 //
-// Locking: kPartitions LWLocks; set s is guarded by lock s % kPartitions. Lookups
-// take it shared, stores exclusive. Counters are striped atomics outside any lock.
+// Locking: kPartitions LWLocks; set s is guarded by lock s % kPartitions, and both
+// choices of a key are in the same partition. Lookups take it shared, stores
+// exclusive. Counters are striped atomics outside any lock.
 //
 // An entry is kPending until the flush worker has written it to abtest.assignments,
 // then kPersisted. Entries of cleared experiments (an old epoch) go first, then the
-// oldest persisted one; a pending one is never evicted: it is the only record of an
-// assignment. A set that has lost a live persisted entry, or whose user was written
-// to the log uncached because all its entries were pending, is flagged incomplete for
-// that entry's experiment: from then on a miss of that experiment in that set looks
-// the log up. The flag is per set and experiment (a hashed bit of 32), so a few full
+// oldest persisted one (of the first choice before the second); a pending one is never
+// evicted: it is the only record of an assignment. When a live persisted entry is
+// evicted, or a user is written to the log uncached because both its sets held only
+// pending entries, the user's first-choice set is flagged incomplete for that
+// experiment: from then on a miss of that experiment there looks the log up. The flag is per set and experiment (a hashed bit of 32), so a few full
 // sets do not make every new user cost a lookup, and clearing an experiment clears
 // its flags.
 #pragma once
