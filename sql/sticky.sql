@@ -105,6 +105,11 @@ SELECT count(*) AS orphans FROM abtest.assignments a
 SELECT capacity >= 1024 AS has_capacity, hits > 0 AS has_hits, misses > 0 AS has_misses,
        queued >= flushed AS consistent, last_flush IS NOT NULL AS flushed_once
   FROM abtest.sticky_cache_stats;
+-- Why writes were synchronous, and the queue pool (1.5): nothing here filled the cache
+-- or the pool (64 MB by default).
+SELECT uncached_writes, overflow_writes, queue_bytes BETWEEN 0 AND queue_capacity_bytes AS pool_within,
+       queue_capacity_bytes = pg_size_bytes(current_setting('abtest.assignment_queue_size')) AS pool_configured
+  FROM abtest.sticky_cache_stats;
 
 DROP TABLE at10, at50, before_clear;
 SELECT ab_delete_experiment(name) FROM abtest.experiments ORDER BY name;

@@ -1,5 +1,5 @@
 # The upgrade path: install version 1.0, fill it (experiments, sticky assignments,
-# metrics, a grant), ALTER EXTENSION abtest UPDATE through 1.1, 1.2 and 1.3 to 1.4, and find
+# metrics, a grant), ALTER EXTENSION abtest UPDATE through 1.1, 1.2, 1.3 and 1.4 to 1.5, and find
 # everything as it was. The library of this build works with the 1.0 catalog too.
 use strict;
 use warnings;
@@ -54,8 +54,8 @@ my $state = q{
 my $before = $node->safe_psql('postgres', $state);
 
 $node->safe_psql('postgres', 'ALTER EXTENSION abtest UPDATE');
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.4',
-	'updated to 1.4');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.5',
+	'updated to 1.5');
 is($node->safe_psql('postgres', $state), $before, 'experiments, assignments and metrics are unchanged');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE ab_route_user('up', user_id) <> branch}),
 	'0', 'every user keeps their branch');
@@ -84,6 +84,13 @@ is($node->safe_psql('postgres', q{
 	                 has_table_privilege('upgrade_admin', 'abtest.sticky_cache_stats', 'SELECT'),
 	                 has_function_privilege('public', 'ab_branch_metrics(text)', 'EXECUTE'))}),
 	'125250 true t,t,t,f', 'latency_sum_ms and oldest_queued are there, the grants on them kept, none for PUBLIC');
+
+# 1.5: the statistics say why writes were synchronous and how full the queue pool is;
+# the grants survive the second change of the function's row too.
+is($node->safe_psql('postgres', q{
+	SELECT uncached_writes || ' ' || overflow_writes || ' ' || (queue_bytes <= queue_capacity_bytes) || ' ' ||
+	       queue_capacity_bytes FROM abtest.sticky_cache_stats}),
+	'0 0 true ' . 64 * 1024 * 1024, 'uncached_writes, overflow_writes and the queue pool are there');
 
 # 1.4: the catalog's invalidation triggers fire on a logical-replication subscriber too.
 is($node->safe_psql('postgres', q{
@@ -115,8 +122,8 @@ is($node->safe_psql('postgres', $state), $before, 'and after a restart');
 # A fresh install gets the default version through the same path.
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION abtest');
-is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.4',
-	'a new install is at 1.4');
+is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.5',
+	'a new install is at 1.5');
 is($node->safe_psql('fresh', q{SELECT obj_description('abtest.metrics'::regclass) IS NOT NULL}), 't',
 	'with the 1.3 catalog');
 

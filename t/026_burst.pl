@@ -34,6 +34,15 @@ my ($queued, $sync_writes, $evictions) = split /\|/,
   $node->safe_psql('postgres', 'SELECT queued, sync_writes, evictions FROM abtest.sticky_cache_stats');
 ok($evictions > 0, "the cache evicted ($evictions) during the burst");
 ok($queued < $users, "the queue could not take every user ($queued queued, $sync_writes written synchronously)");
+# The statistics say why (1.5): the routing backend wrote the users the full queue pool
+# could not take, and the pool is the configured 128 kB.
+my ($overflow_writes, $uncached_writes, $pool) = split /\|/, $node->safe_psql('postgres',
+	'SELECT overflow_writes, uncached_writes, queue_capacity_bytes FROM abtest.sticky_cache_stats');
+ok($overflow_writes > 0, "the statistics show the writes of a full queue pool ($overflow_writes)");
+is($overflow_writes + $uncached_writes, $sync_writes,
+	"every synchronous write was one of a full pool or a full cache set ($uncached_writes)");
+is($queued + $sync_writes, $users, 'every new user was either queued or written synchronously, once');
+is($pool, 128 * 1024, 'the pool has its configured size');
 
 AbtestNode::wait_for_log($node, $users);
 is($node->safe_psql('postgres', q{

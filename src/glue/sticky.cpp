@@ -93,6 +93,7 @@ void WriteOverflow() {
     if (record.forgotten) return;
     StickyMarkPersisted(KeyOfRecord(record));
     CountSyncWrite();
+    CountOverflowWrite();
   });
   overflow.bytes.clear();
   overflow.records = 0;
@@ -294,6 +295,7 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
     case StoreOutcome::kNoRoom:
       // Every entry of the set awaits its flush: write this one now, uncached (the
       // set is flagged, so that this user's next miss finds it in the log).
+      CountUncachedWrite();
       return WriteSynchronously(experiment, user_id, branch, reassign);
     case StoreOutcome::kStored:
       break;

@@ -409,6 +409,14 @@ TimestampTz OldestQueuedAt() {
   return oldest;
 }
 
+QueuePoolUse ReadQueuePoolUse() {
+  SpinLockAcquire(&area->pool_mutex);
+  int free_count = area->free_count;
+  SpinLockRelease(&area->pool_mutex);
+  return QueuePoolUse{static_cast<Size>(area->chunk_count - free_count) * kChunkBytes,
+                      static_cast<Size>(area->chunk_count) * kChunkBytes};
+}
+
 int QueueOfDatabase(Oid database) {
   if (database == MyDatabaseId) {
     static int mine = -1;  // stays this database's while this process is connected to it

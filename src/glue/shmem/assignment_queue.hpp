@@ -85,6 +85,14 @@ void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);
 // database is left out: no worker will ever write it.
 TimestampTz OldestQueuedAt();
 
+// The pool all queues take their chunks from: the bytes of the chunks held by queues
+// (whole chunks, so a little more than the records' bytes) and the pool's size.
+struct QueuePoolUse {
+  Size in_use;
+  Size size;
+};
+QueuePoolUse ReadQueuePoolUse();
+
 // Worker side. The queue of `database`, or -1.
 int QueueOfDatabase(Oid database);
 // Registers the running worker (latch, pid) and clears it at exit; false when another

@@ -59,7 +59,19 @@ static_assert(sizeof(Set) == 40 * kWays, "the README states 40 bytes an entry");
 // routing sessions on every call. Readers add the stripes up.
 constexpr int kCounterStripes = 32;
 
-enum Counter { kEntries, kHits, kMisses, kLogLookups, kEvictions, kQueued, kFlushed, kSyncWrites, kCounters };
+enum Counter {
+  kEntries,
+  kHits,
+  kMisses,
+  kLogLookups,
+  kEvictions,
+  kQueued,
+  kFlushed,
+  kSyncWrites,
+  kUncachedWrites,
+  kOverflowWrites,
+  kCounters
+};
 
 struct alignas(PG_CACHE_LINE_SIZE) CounterStripe {
   pg_atomic_uint64 values[kCounters];
@@ -379,9 +391,12 @@ void StickyForget(const StickyKey& key) {
 }
 
 StickyStats ReadStickyStats() {
-  return StickyStats{Sum(kEntries),    cache->set_count * kWays, Sum(kHits),    Sum(kMisses),
-                     Sum(kLogLookups), Sum(kEvictions),          Sum(kQueued),  Sum(kFlushed),
-                     Sum(kSyncWrites), static_cast<TimestampTz>(pg_atomic_read_u64(&cache->last_flush))};
+  return StickyStats{Sum(kEntries),       cache->set_count * kWays,
+                     Sum(kHits),          Sum(kMisses),
+                     Sum(kLogLookups),    Sum(kEvictions),
+                     Sum(kQueued),        Sum(kFlushed),
+                     Sum(kSyncWrites),    Sum(kUncachedWrites),
+                     Sum(kOverflowWrites), static_cast<TimestampTz>(pg_atomic_read_u64(&cache->last_flush))};
 }
 
 void CountHit() { Add(kHits, 1); }
@@ -389,6 +404,8 @@ void CountMiss() { Add(kMisses, 1); }
 void CountLogLookup() { Add(kLogLookups, 1); }
 void CountQueued() { Add(kQueued, 1); }
 void CountSyncWrite() { Add(kSyncWrites, 1); }
+void CountUncachedWrite() { Add(kUncachedWrites, 1); }
+void CountOverflowWrite() { Add(kOverflowWrites, 1); }
 
 void CountFlushed(std::uint64_t count, TimestampTz when) {
   Add(kFlushed, static_cast<std::int64_t>(count));

@@ -80,7 +80,9 @@ void StickyForget(const StickyKey& key);
 
 struct StickyStats {
   std::uint64_t entries, capacity, hits, misses, log_lookups, evictions, queued, flushed, sync_writes;
-  TimestampTz last_flush;  // 0: never
+  std::uint64_t uncached_writes;  // of sync_writes: both cache sets held only unflushed entries
+  std::uint64_t overflow_writes;  // of sync_writes: the queue pool was full (a backend's own batch)
+  TimestampTz last_flush;         // 0: never
 };
 
 StickyStats ReadStickyStats();
@@ -89,6 +91,8 @@ void CountMiss();
 void CountLogLookup();
 void CountQueued();
 void CountSyncWrite();
+void CountUncachedWrite();
+void CountOverflowWrite();
 void CountFlushed(std::uint64_t count, TimestampTz when);
 
 // The cache's capacity: abtest.sticky_cache_size, or when it is -1 (the default) a

@@ -192,14 +192,19 @@ ABTEST_SQL_FUNCTION(ab_sticky_cache_stats) {
     throw Error(ErrorKind::kInternal, "ab_sticky_cache_stats must return a row");
   StickyStats stats = ReadStickyStats();
   TimestampTz oldest_queued = OldestQueuedAt();
-  // oldest_queued came with 1.4 and is last: the row of an older catalog takes the
-  // first ten values (heap_form_tuple reads as many as the descriptor has columns).
-  Datum values[11] = {Int64GetDatum(stats.entries),   Int64GetDatum(stats.capacity),   Int64GetDatum(stats.hits),
+  QueuePoolUse pool = ReadQueuePoolUse();
+  // Each catalog version added columns at the end (oldest_queued in 1.4, the four
+  // after it in 1.5): the row of an older catalog takes the first values
+  // (heap_form_tuple reads as many as the descriptor has columns).
+  Datum values[15] = {Int64GetDatum(stats.entries),   Int64GetDatum(stats.capacity),   Int64GetDatum(stats.hits),
                       Int64GetDatum(stats.misses),    Int64GetDatum(stats.log_lookups), Int64GetDatum(stats.evictions),
                       Int64GetDatum(stats.queued),    Int64GetDatum(stats.flushed),    Int64GetDatum(stats.sync_writes),
-                      TimestampTzGetDatum(stats.last_flush), TimestampTzGetDatum(oldest_queued)};
-  bool nulls[11] = {false, false, false, false, false, false, false, false, false, stats.last_flush == 0,
-                    oldest_queued == 0};
+                      TimestampTzGetDatum(stats.last_flush), TimestampTzGetDatum(oldest_queued),
+                      Int64GetDatum(stats.uncached_writes), Int64GetDatum(stats.overflow_writes),
+                      Int64GetDatum(pool.in_use),     Int64GetDatum(pool.size)};
+  bool nulls[15] = {false, false, false, false, false, false, false, false, false, stats.last_flush == 0,
+                    oldest_queued == 0, false, false, false, false};
+  if (descriptor->natts > 15) throw Error(ErrorKind::kInternal, "ab_sticky_cache_stats returns more columns than it has");
   return PgCall([&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(descriptor), values, nulls)); });
 }
 
