@@ -246,16 +246,18 @@ int PrepareToCount() {
   return database;
 }
 
-// Exposures this backend counted and has not added to shared memory yet. The first
-// exposure of a branch in a transaction goes to shared memory at once (creating the
-// entry: where a full table is refused); the rest are added up here, one increment
-// each, and go to shared memory at the end of the transaction or when this list is
-// full. A routing query over a million rows thus takes no shared lock per row.
+// Exposures and assigned users this backend counted and has not added to shared
+// memory yet. The first count of a branch in a transaction goes to shared memory at
+// once (creating the entry: where a full table is refused); the rest are added up
+// here, one increment each, and go to shared memory at the end of the transaction or
+// when this list is full. A routing query over a million rows, returning or new
+// users, thus takes no shared lock per row for its counts.
 struct PendingExposure {
   pg_uuid_t experiment;
   std::uint32_t hash;
   std::int32_t position;
-  std::uint64_t count;
+  std::uint64_t count;     // exposures
+  std::uint64_t assigned;  // assigned users
 };
 constexpr int kPendingExposures = 16;
 PendingExposure pending_exposures[kPendingExposures];
@@ -267,13 +269,14 @@ void FlushPendingExposures() {
   bool added = false;
   for (int i = 0; i < pending_exposure_count; ++i) {
     const PendingExposure& exposure = pending_exposures[i];
-    if (exposure.count == 0) continue;
+    if (exposure.count == 0 && exposure.assigned == 0) continue;
     BranchKey key = KeyOf(exposure.experiment, exposure.position);
     LWLock* lock = LockOf(branches, exposure.hash);
     LWLockAcquire(lock, LW_SHARED);
     auto* entry = static_cast<BranchEntry*>(
         hash_search_with_hash_value(branches.hash, &key, exposure.hash, HASH_FIND, nullptr));
-    if (entry != nullptr) pg_atomic_fetch_add_u64(&entry->exposures, exposure.count);
+    if (entry != nullptr && exposure.count != 0) pg_atomic_fetch_add_u64(&entry->exposures, exposure.count);
+    if (entry != nullptr && exposure.assigned != 0) pg_atomic_fetch_add_u64(&entry->assigned_users, exposure.assigned);
     LWLockRelease(lock);
     added = true;
   }
@@ -514,30 +517,36 @@ void RecordEvent(const CompiledExperiment& experiment, int position, std::string
   MarkDirty(database);
 }
 
-void CountExposure(const CompiledExperiment& experiment, int position) {
+namespace {
+
+// One exposure, or one assigned user, of the branch: into the pending list when the
+// branch is on it (see PendingExposure), else into shared memory and onto the list.
+void CountPending(const CompiledExperiment& experiment, int position, bool assignment) {
   int database = PrepareToCount();
   const KnownExperiment& known_experiment = Known(experiment);
   for (int i = 0; i < pending_exposure_count; ++i) {
     PendingExposure& exposure = pending_exposures[i];
     if (exposure.position == position &&
         memcmp(&exposure.experiment, &known_experiment.uuid, sizeof exposure.experiment) == 0) {
-      ++exposure.count;
+      ++(assignment ? exposure.assigned : exposure.count);
       return;
     }
   }
   RegisterCallbacks();
-  UpdateBranch(experiment, position, [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.exposures, 1); });
+  UpdateBranch(experiment, position, [assignment](BranchEntry& entry) {
+    pg_atomic_fetch_add_u64(assignment ? &entry.assigned_users : &entry.exposures, 1);
+  });
   MarkDirty(database);
   if (pending_exposure_count == kPendingExposures) FlushPendingExposures();
-  pending_exposures[pending_exposure_count++] =
-      PendingExposure{known_experiment.uuid, known_experiment.hashes[static_cast<std::size_t>(position)], position, 0};
+  pending_exposures[pending_exposure_count++] = PendingExposure{
+      known_experiment.uuid, known_experiment.hashes[static_cast<std::size_t>(position)], position, 0, 0};
 }
 
-void CountAssignment(const CompiledExperiment& experiment, int position) {
-  int database = PrepareToCount();
-  UpdateBranch(experiment, position, [](BranchEntry& entry) { pg_atomic_fetch_add_u64(&entry.assigned_users, 1); });
-  MarkDirty(database);
-}
+}  // namespace
+
+void CountExposure(const CompiledExperiment& experiment, int position) { CountPending(experiment, position, false); }
+
+void CountAssignment(const CompiledExperiment& experiment, int position) { CountPending(experiment, position, true); }
 
 double LowerSequentialP(const CompiledExperiment& experiment, int position, double p_value) {
   PrepareToCount();
