@@ -72,11 +72,7 @@ StickyKey KeyOfRecord(const QueuedAssignment& record) {
 
 template <typename Visit>
 void ForEachOverflowRecord(Visit&& visit) {
-  for (Size at = 0; at < overflow.bytes.size();) {
-    auto* record = reinterpret_cast<QueuedAssignment*>(overflow.bytes.data() + at);
-    visit(*record);
-    at += record->length;
-  }
+  ForEachRecordIn(overflow.bytes.data(), overflow.bytes.size(), visit);
 }
 
 void WriteOverflow() {

@@ -33,9 +33,9 @@ constexpr const char* kReassignSql = ABTEST_BATCH_ROWS
 bool Live(const QueuedAssignment* record) { return !record->forgotten && SlotEpoch(record->slot) == record->epoch; }
 
 void WriteKind(char* batch, Size bytes, bool reassigned) {
+  auto wanted = [reassigned](const QueuedAssignment& record) { return record.reassigned == reassigned && Live(&record); };
   int count = 0;
-  for (Size at = 0; at < bytes; at += RecordAt(batch, at)->length)
-    if (RecordAt(batch, at)->reassigned == reassigned && Live(RecordAt(batch, at))) ++count;
+  ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) { count += wanted(record); });
   if (count == 0) return;
 
   Datum* experiments = static_cast<Datum*>(palloc(sizeof(Datum) * count));
@@ -43,16 +43,15 @@ void WriteKind(char* batch, Size bytes, bool reassigned) {
   Datum* positions = static_cast<Datum*>(palloc(sizeof(Datum) * count));
   Datum* times = static_cast<Datum*>(palloc(sizeof(Datum) * count));
   int i = 0;
-  for (Size at = 0; at < bytes; at += RecordAt(batch, at)->length) {
-    QueuedAssignment* record = RecordAt(batch, at);
-    if (record->reassigned != reassigned || !Live(record)) continue;
-    experiments[i] = UUIDPGetDatum(&record->experiment);
+  ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) {
+    if (!wanted(record)) return;
+    experiments[i] = UUIDPGetDatum(&record.experiment);
     users[i] = PointerGetDatum(
-        cstring_to_text_with_len(reinterpret_cast<char*>(record + 1), static_cast<int>(record->user_length)));
-    positions[i] = Int32GetDatum(record->branch);
-    times[i] = TimestampTzGetDatum(record->assigned_at);
+        cstring_to_text_with_len(reinterpret_cast<char*>(&record + 1), static_cast<int>(record.user_length)));
+    positions[i] = Int32GetDatum(record.branch);
+    times[i] = TimestampTzGetDatum(record.assigned_at);
     ++i;
-  }
+  });
   Oid types[4] = {UUIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
   Datum values[4] = {
       PointerGetDatum(construct_array(experiments, count, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),

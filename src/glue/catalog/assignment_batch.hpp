@@ -8,10 +8,6 @@
 
 namespace abtest::glue::assignment_batch {
 
-inline QueuedAssignment* RecordAt(char* batch, Size offset) {
-  return reinterpret_cast<QueuedAssignment*>(batch + offset);
-}
-
 // Writes the live records of `batch` (not forgotten, their experiment not cleared
 // since): first assignments never overwrite a logged row, reassignments do. Runs
 // PostgreSQL code directly (call it inside PgCall or from the worker); SPI must be

@@ -446,20 +446,14 @@ QueuePoolUse ReadQueuePoolUse() {
 }
 
 int QueueOfDatabase(Oid database) {
-  if (database == MyDatabaseId) {
-    static int mine = -1;  // stays this database's while this process is connected to it
-    if (mine >= 0) return mine;
-    LWLockAcquire(area->claim_lock, LW_SHARED);
-    for (int i = 0; i < DatabaseSlots() && mine < 0; ++i)
-      if (area->queues[i].database == database) mine = i;
-    LWLockRelease(area->claim_lock);
-    return mine;
-  }
+  static int mine = -1;  // stays this database's while this process is connected to it
+  if (database == MyDatabaseId && mine >= 0) return mine;
   LWLockAcquire(area->claim_lock, LW_SHARED);
   int found = -1;
   for (int i = 0; i < DatabaseSlots() && found < 0; ++i)
     if (area->queues[i].database == database) found = i;
   LWLockRelease(area->claim_lock);
+  if (database == MyDatabaseId) mine = found;
   return found;
 }
 

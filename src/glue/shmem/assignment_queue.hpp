@@ -44,6 +44,17 @@ struct QueuedAssignment {
   // char user_id[user_length];
 };
 
+// Visits the records packed one after the other in `bytes` bytes from `records` (a
+// batch taken from a queue, or a backend's own overflow batch).
+template <typename Visit>
+void ForEachRecordIn(char* records, Size bytes, Visit&& visit) {
+  for (Size at = 0; at < bytes;) {
+    auto* record = reinterpret_cast<QueuedAssignment*>(records + at);
+    at += record->length;
+    visit(*record);
+  }
+}
+
 enum class EnqueueResult { kQueued, kFull, kNoQueue };
 
 Size AssignmentQueueShmemSize();

@@ -47,8 +47,6 @@ void HandleSigterm(SIGNAL_ARGS) {
   errno = saved_errno;
 }
 
-QueuedAssignment* RecordAt(char* batch, Size offset) { return assignment_batch::RecordAt(batch, offset); }
-
 // Takes one batch and writes it in one transaction, then marks its cache entries
 // persisted. Returns false when the queue was empty.
 //
@@ -77,11 +75,10 @@ bool FlushBatch(int queue, char* batch) {
   if (bytes == 0) return false;
 
   std::uint64_t written = 0;
-  for (Size at = 0; at < bytes; at += RecordAt(batch, at)->length) {
-    QueuedAssignment* record = RecordAt(batch, at);
-    StickyMarkPersisted(StickyKey{record->slot, record->epoch, record->user_high, record->user_low});
+  ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) {
+    StickyMarkPersisted(StickyKey{record.slot, record.epoch, record.user_high, record.user_low});
     ++written;
-  }
+  });
   CountFlushed(written, GetCurrentTimestamp());
   return true;
 }
