@@ -778,6 +778,57 @@ int ComparePaddedAscii(std::string_view text, std::string_view padded) {
   return order;
 }
 
+// A version whose parts are all 1 to 4 digits ("4.3.1", "v10.15.7+build"), as most are. In its padded
+// form each part is a block of 5 columns, its digits right-aligned after spaces: blocks order by their
+// number of digits, then by value, and two such versions compare block by block, without the padded text.
+struct ShortVersion {
+  static constexpr std::size_t kMaxParts = 8;
+  std::size_t count = 0;                 // 0: not a short version
+  std::uint32_t parts[kMaxParts] = {};   // digits << 16 | value
+};
+
+// `value` as a ShortVersion: a non-empty string, an optional leading "v", then parts of 1 to 4 digits
+// separated by "." or "-" (split(/[-.]/)), then optionally "+" and a build that paddedVersionString
+// drops (no line terminator in it, nor anything but ASCII). False for anything else: the padded form
+// decides those.
+bool ParseShortVersion(const Value& value, ShortVersion& version) {
+  if (value.type != ValueType::kString) return false;
+  std::string_view text = value.text;
+  std::size_t i = !text.empty() && text[0] == 'v' ? 1 : 0;
+  std::size_t count = 0;
+  for (;;) {
+    std::uint32_t digits = 0, number = 0;
+    for (; i < text.size() && IsDigit(text[i]); ++i) {
+      if (++digits > 4) return false;
+      number = number * 10 + static_cast<std::uint32_t>(text[i] - '0');
+    }
+    if (digits == 0 || count == ShortVersion::kMaxParts) return false;
+    version.parts[count++] = digits << 16 | number;
+    if (i == text.size()) break;
+    char c = text[i++];
+    if (c == '+') {
+      for (; i < text.size(); ++i)
+        if (text[i] == '\n' || text[i] == '\r' || static_cast<unsigned char>(text[i]) >= 0x80) return false;
+      break;
+    }
+    if (c != '.' && c != '-') return false;
+  }
+  version.count = count;
+  return true;
+}
+
+// CompareJsStrings of the padded forms of two short versions. When one runs out of parts, the shorter
+// ends there (a prefix of the other) unless it has 3 parts: then "-~" follows, and "~" sorts after the
+// space that begins the other's next block.
+int CompareShortVersions(const ShortVersion& a, const ShortVersion& b) {
+  std::size_t common = std::min(a.count, b.count);
+  for (std::size_t i = 0; i < common; ++i)
+    if (a.parts[i] != b.parts[i]) return a.parts[i] < b.parts[i] ? -1 : 1;
+  if (a.count == b.count) return 0;
+  if (a.count < b.count) return a.count == 3 ? 1 : -1;
+  return b.count == 3 ? -1 : 1;
+}
+
 std::string PaddedVersion(const Json& input) {
   std::optional<JsNumberText> number;
   bool ascii;
@@ -1029,6 +1080,7 @@ struct Operation {
   bool bound_is_string = false;                // kLt .. kGte: the operand after ToPrimitive
   double bound_number = 0;                     //   and its Number()
   std::string text;                            //   and its string; the padded version for kVeq ..
+  ShortVersion version;                        // kVeq ..: the operand, when it is a short version
   std::shared_ptr<const ValueSet> values;      // kIn, kNotIn
   std::vector<Matcher> matchers;               // kAll; kNot and kSize: one; kElemMatch: one or none
   std::vector<Condition::Node> condition;      // kElemMatch over a condition: one
@@ -1068,9 +1120,11 @@ bool EvalText(const Matcher& matcher, const Value& value) {
 bool EvalVersion(const Operation& operation, const Value& actual) {
   std::optional<JsNumberText> number;
   bool ascii;
-  std::string_view text = VersionText(actual, number, ascii);
+  ShortVersion version;
   int order;
-  if (ascii) {
+  if (operation.version.count > 0 && ParseShortVersion(actual, version)) {
+    order = CompareShortVersions(version, operation.version);
+  } else if (std::string_view text = VersionText(actual, number, ascii); ascii) {
     order = ComparePaddedAscii(text, operation.text);
   } else {
     SmallText padded;
@@ -1468,6 +1522,7 @@ class Compiler {
                      : name == "$vlt"  ? Op::kVlt
                                        : Op::kVlte;
       operation.text = PaddedVersion(operand);
+      ParseShortVersion(Value::Of(operand), operation.version);
       return operation;
     }
     if (name == "$exists") {
