@@ -587,6 +587,50 @@ TEST(Condition, RandomVersionsOrderAsPaddedVersions) {
   }
 }
 
+// Strings in $in, $nin, $ini and literals are found exactly at every length around the 8 bytes compared
+// as one word: strings of the same length that differ in one byte (first, middle, last) are not equal.
+TEST(Condition, StringsOfEveryLengthCompareExactly) {
+  std::vector<std::string> strings;
+  for (std::size_t length = 0; length <= 17; ++length) {
+    std::string base(length, 'k');
+    strings.push_back(base);
+    for (std::size_t at : {std::size_t{0}, length / 2, length - 1}) {
+      if (length == 0) break;
+      std::string near = base;
+      near[at] = 'j';
+      strings.push_back(near);
+      near[at] = 'K';  // differs from base only in case: equal under $ini
+      strings.push_back(near);
+    }
+  }
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  std::mt19937 random(7);
+  for (int i = 0; i < 400; ++i) {
+    Json list = Json::array();
+    std::vector<std::string> chosen;
+    for (std::size_t n = random() % 14; n > 0; --n) {  // both sides of the 8 a set compares one by one
+      chosen.push_back(strings[random() % strings.size()]);
+      list.push_back(chosen.back());
+    }
+    for (const std::string& actual : strings) {
+      SCOPED_TRACE(actual + " in " + list.dump());
+      Json document = {{"s", actual}};
+      JsonAttributes source(document);
+      bool in = std::find(chosen.begin(), chosen.end(), actual) != chosen.end();
+      bool in_insensitive = std::any_of(chosen.begin(), chosen.end(),
+                                        [&](const std::string& c) { return lower(c) == lower(actual); });
+      EXPECT_EQ(Compile({{"s", {{"$in", list}}}}, ConditionMode::kStrict).Matches(source), in);
+      EXPECT_EQ(Compile({{"s", {{"$nin", list}}}}, ConditionMode::kStrict).Matches(source), !in);
+      EXPECT_EQ(Compile({{"s", {{"$ini", list}}}}, ConditionMode::kStrict).Matches(source), in_insensitive);
+      if (!chosen.empty())
+        EXPECT_EQ(Compile({{"s", chosen[0]}}, ConditionMode::kStrict).Matches(source), actual == chosen[0]);
+    }
+  }
+}
+
 // AttributeValue::Of reads each JSON type as the evaluator expects.
 TEST(Condition, AttributeValueOfJson) {
   using Type = AttributeValue::Type;
