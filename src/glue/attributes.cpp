@@ -188,36 +188,41 @@ void JsonbAttributes::Prepare(const std::vector<std::string>& keys) {
   // The keys' entries, then the values' in the same order: both sorted alike, so the
   // sought keys are met in order, and so are their values. Lengths decide most of it:
   // the bytes are read only for a sought key of this entry's length.
-  for (std::size_t k = 0; k < keys.size(); ++k) found_[k].entry = -1;
+  // Locals, not keys' members: the build does not assume strict aliasing, so each store
+  // into found_ would have the vector's bounds read again.
+  const std::string* sought = keys.data();
+  const std::size_t n = keys.size();
+  for (std::size_t k = 0; k < n; ++k) found_[k].entry = -1;
   std::size_t k = 0;  // the first sought key not passed yet
   std::uint32_t start = 0;
   std::uint32_t index = 0;
-  for (; index < count; ++index) {
+  for (; index < count && k < n; ++index) {
     std::uint32_t end = EntryEnd(children[index], start);
     std::uint32_t length = end - start;
-    while (k < keys.size() && keys[k].size() < length) ++k;  // shorter: absent
-    while (k < keys.size() && keys[k].size() == length) {
+    while (k < n && sought[k].size() < length) ++k;  // shorter: absent
+    while (k < n && sought[k].size() == length) {
       const char* key = base + start;
-      if (SameBytes(keys[k].data(), key, length)) {
+      if (SameBytes(sought[k].data(), key, length)) {
         found_[k++].entry = static_cast<int>(index);
         break;
       }
-      if (CompareBytes(keys[k].data(), key, length) > 0) break;  // after this key: maybe a later entry
-      ++k;                                                        // before it: absent
+      if (CompareBytes(sought[k].data(), key, length) > 0) break;  // after this key: maybe a later entry
+      ++k;                                                          // before it: absent
     }
     start = end;
   }
+  for (; index < count; ++index) start = EntryEnd(children[index], start);  // where the values' data starts
   // The values: entry count + i for key i.
   std::size_t slot = 0;
-  while (slot < keys.size() && found_[slot].entry < 0) ++slot;
-  for (index = count; slot < keys.size(); ++index) {
+  while (slot < n && found_[slot].entry < 0) ++slot;
+  for (index = count; slot < n; ++index) {
     std::uint32_t end = EntryEnd(children[index], start);
     if (found_[slot].entry + count == index) {
       found_[slot].entry = static_cast<int>(index);
       found_[slot].start = start;
       found_[slot].end = end;
       do ++slot;
-      while (slot < keys.size() && found_[slot].entry < 0);
+      while (slot < n && found_[slot].entry < 0);
     }
     start = end;
   }
