@@ -2,7 +2,8 @@
 # The three not-sticky routing rows of bench/run.sh (no targeting, a 3-clause condition,
 # the growthbook strategy) against its hashtext baseline, and nothing else: the same
 # queries and experiments, interleaved over more rounds, so that their ratios can be
-# measured in a few minutes on a machine whose load changes (issue #11).
+# measured in a few minutes on a machine whose load changes (issue #11). Two more rows
+# pass attributes that vary per row, with and without the condition.
 # Usage: bash bench/targeting.sh  (on a shared machine: flock -o /tmp/abtest-install.lock bash bench/targeting.sh)
 #   BENCH_ROWS    rows per query (default 1000000)
 #   BENCH_RUNS    timed rounds, median reported (default 9)
@@ -51,13 +52,30 @@ SELECT ab_set_assignment('growthbook', 'growthbook', '{"coverage": 0.8}');
 SELECT ab_start('growthbook');
 SQL
 
+# Rows 5 and 6 route the users of a table whose attributes differ from row to row (3/4
+# of the countries, 7/8 of the systems and 8/9 of the versions match, so most calls
+# evaluate every clause), with and without the condition: their difference is the
+# condition's cost when no two calls see the same jsonb (read from a table, it also pays
+# for detoasting the jsonb's short header).
+abtest_psql -q <<SQL
+CREATE TABLE bench_users AS
+  SELECT i, jsonb_build_object('country', (ARRAY['DE', 'AT', 'CH', 'US'])[i % 4 + 1],
+                               'os', CASE WHEN i % 8 = 0 THEN 'Android' ELSE 'iOS' END,
+                               'app_version', '4.' || (1 + i % 9) || '.' || (i % 10),
+                               'plan', 'pro', 'age', 18 + i % 60) AS attributes
+    FROM generate_series(1, $ROWS) i;
+VACUUM ANALYZE bench_users;
+SQL
 names=("hashtext (base)" "ab_route_user, not sticky" "ab_route_user, not sticky, 3-clause condition"
-    "ab_route_user, growthbook strategy, not sticky")
+    "ab_route_user, growthbook strategy, not sticky" "ab_route_user, not sticky, table of varying attributes"
+    "ab_route_user, not sticky, 3-clause condition, table of varying attributes")
 sqls=(
     "SELECT count(hashtext(i::text)) FROM generate_series(1, $ROWS) i"
     "SELECT count(ab_route_user('loose', i::text)) FROM generate_series(1, $ROWS) i"
     "SELECT count(ab_route_user('targeted', i::text, attributes => '{\"country\": \"DE\", \"os\": \"iOS\", \"app_version\": \"4.3.1\", \"plan\": \"pro\", \"age\": 34}')) FROM generate_series(1, $ROWS) i"
     "SELECT count(ab_route_user('growthbook', i::text)) FROM generate_series(1, $ROWS) i"
+    "SELECT count(ab_route_user('loose', i::text, attributes => attributes)) FROM bench_users"
+    "SELECT count(ab_route_user('targeted', i::text, attributes => attributes)) FROM bench_users"
 )
 
 # Round-robin in one session, round 0 a warm-up, as bench/run.sh does.
@@ -112,6 +130,15 @@ table="$(
     done
     echo
     echo "Targets: not sticky ≤ 1.5, 3-clause condition ≤ 2.0, growthbook ≤ 1.5 (× hashtext)."
+    echo
+    # The condition's own cost: each round's difference between the rows with and
+    # without it, per call.
+    for pair in "2 1 constant" "5 4 varying"; do
+        read -r with without kind <<<"$pair"
+        ns="$(paste "$timesdir/$with" "$timesdir/$without" | awk -v rows="$ROWS" '{printf "%.1f\n", ($1 - $2) * 1e6 / rows}' |
+            sort -g | awk '{a[NR] = $1} END {printf "%.0f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')"
+        echo "The 3-clause condition costs $ns ns per call with $kind attributes (median of the rounds' differences)."
+    done
 )"
 
 abtest_header "results"

@@ -271,8 +271,31 @@ SELECT k.name, count(*) FILTER (WHERE ab_eval_condition(k.condition, c.attrs)) A
        count(*) FILTER (WHERE (x.reason <> 'condition') <> ab_eval_condition(k.condition, c.attrs)) AS disagreeing
   FROM key_conditions k, key_cases c, ab_explain('keys_' || k.name, 'u1', attributes => c.attrs) x
  GROUP BY k.name ORDER BY k.name;
+-- Keys of the sought key's length that differ from it in one byte (the first, the last, one
+-- in the middle), and keys one byte shorter and longer, at the lengths the lookup compares
+-- in words of 8, 4, 2 and 1 bytes: only the exact key is found (a near key's value, 2,
+-- would fail the condition; the exact key's, 1, passes it, as does no key at all).
+CREATE TABLE near_cases AS
+  SELECT l, n, coalesce((SELECT jsonb_object_agg(key, value) FROM (VALUES
+           (CASE WHEN n & 1 <> 0 THEN 'j' || repeat('k', l - 1) END, 2),
+           (CASE WHEN n & 2 <> 0 AND l > 1 THEN repeat('k', l - 1) || 'l' END, 2),
+           (CASE WHEN n & 4 <> 0 AND l > 2 THEN repeat('k', l / 2) || 'j' || repeat('k', l - l / 2 - 1) END, 2),
+           (CASE WHEN n & 8 <> 0 THEN repeat('k', l) END, 1),
+           (CASE WHEN n & 16 <> 0 THEN repeat('k', l + 1) END, 2),
+           (CASE WHEN n & 32 <> 0 AND l > 1 THEN repeat('k', l - 1) END, 2)) v(key, value)
+         WHERE key IS NOT NULL), '{}') AS attrs
+    FROM unnest(ARRAY[1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17]) l, generate_series(0, 63) n;
+SELECT count(*) AS started
+  FROM (SELECT DISTINCT l FROM near_cases) c,
+       LATERAL ab_create_experiment('near_' || l, ARRAY['control', 'treatment']),
+       LATERAL ab_configure('near_' || l, sticky => false, condition => jsonb_build_object(repeat('k', l), '{"$ne": 2}'::jsonb)),
+       LATERAL ab_start('near_' || l);
+SELECT c.l, count(*) FILTER (WHERE x.reason <> 'condition') AS matching,
+       count(*) FILTER (WHERE (x.reason <> 'condition') <> ab_eval_condition(jsonb_build_object(repeat('k', c.l), '{"$ne": 2}'::jsonb), c.attrs)) AS disagreeing
+  FROM near_cases c, ab_explain('near_' || c.l, 'u1', attributes => c.attrs) x
+ GROUP BY c.l ORDER BY c.l;
 
 SELECT count(ab_delete_experiment(name)) AS deleted FROM abtest.experiments;
-DROP TABLE rollout_before, ns_routed, explain_users, key_cases, key_conditions;
+DROP TABLE rollout_before, ns_routed, explain_users, key_cases, key_conditions, near_cases;
 DROP FUNCTION sqlstate_of(text);
 RESET abtest.sticky_durability;

@@ -56,6 +56,46 @@ class SmallText {
 };
 
 // ---------------------------------------------------------------------------------------------------------
+// Short strings as words. Attribute values compared with a condition's strings are mostly short (country
+// codes, systems, plans): up to 8 bytes, a string is one word made of two overlapping loads (none past its
+// end), the same word for the same bytes, and two strings of the same length are equal when their words
+// are. A comparison of words takes no call to memcmp and no loop over bytes.
+
+constexpr std::size_t kShortText = 8;
+
+template <typename Word>
+Word LoadWord(const char* p) {
+  Word word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
+}
+
+// The word of a text of at most kShortText bytes.
+std::uint64_t ShortWord(std::string_view text) {
+  const char* p = text.data();
+  std::size_t n = text.size();
+  if (n >= 4) return LoadWord<std::uint32_t>(p) | std::uint64_t{LoadWord<std::uint32_t>(p + n - 4)} << 32;
+  if (n >= 2) return LoadWord<std::uint16_t>(p) | std::uint64_t{LoadWord<std::uint16_t>(p + n - 2)} << 16;
+  return n == 1 ? static_cast<unsigned char>(p[0]) : 0;
+}
+
+// A string of the condition, compared for equality with attribute values.
+struct ConstantText {
+  std::string text;
+  std::uint64_t word = 0;  // ShortWord(text), when it is short
+
+  ConstantText() = default;
+  explicit ConstantText(std::string value) : text(std::move(value)) {
+    if (text.size() <= kShortText) word = ShortWord(text);
+  }
+  bool Equals(std::string_view value) const {
+    if (value.size() != text.size()) return false;
+    if (value.size() <= kShortText) return ShortWord(value) == word;
+    return std::memcmp(value.data(), text.data(), value.size()) == 0;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------
 // UTF-8. Invalid bytes (the glue never passes any) read as single code points of their own value.
 
 char32_t DecodeUtf8(std::string_view text, std::size_t& i) {
@@ -738,6 +778,57 @@ int ComparePaddedAscii(std::string_view text, std::string_view padded) {
   return order;
 }
 
+// A version whose parts are all 1 to 4 digits ("4.3.1", "v10.15.7+build"), as most are. In its padded
+// form each part is a block of 5 columns, its digits right-aligned after spaces: blocks order by their
+// number of digits, then by value, and two such versions compare block by block, without the padded text.
+struct ShortVersion {
+  static constexpr std::size_t kMaxParts = 8;
+  std::size_t count = 0;                 // 0: not a short version
+  std::uint32_t parts[kMaxParts] = {};   // digits << 16 | value
+};
+
+// `value` as a ShortVersion: a non-empty string, an optional leading "v", then parts of 1 to 4 digits
+// separated by "." or "-" (split(/[-.]/)), then optionally "+" and a build that paddedVersionString
+// drops (no line terminator in it, nor anything but ASCII). False for anything else: the padded form
+// decides those.
+bool ParseShortVersion(const Value& value, ShortVersion& version) {
+  if (value.type != ValueType::kString) return false;
+  std::string_view text = value.text;
+  std::size_t i = !text.empty() && text[0] == 'v' ? 1 : 0;
+  std::size_t count = 0;
+  for (;;) {
+    std::uint32_t digits = 0, number = 0;
+    for (; i < text.size() && IsDigit(text[i]); ++i) {
+      if (++digits > 4) return false;
+      number = number * 10 + static_cast<std::uint32_t>(text[i] - '0');
+    }
+    if (digits == 0 || count == ShortVersion::kMaxParts) return false;
+    version.parts[count++] = digits << 16 | number;
+    if (i == text.size()) break;
+    char c = text[i++];
+    if (c == '+') {
+      for (; i < text.size(); ++i)
+        if (text[i] == '\n' || text[i] == '\r' || static_cast<unsigned char>(text[i]) >= 0x80) return false;
+      break;
+    }
+    if (c != '.' && c != '-') return false;
+  }
+  version.count = count;
+  return true;
+}
+
+// CompareJsStrings of the padded forms of two short versions. When one runs out of parts, the shorter
+// ends there (a prefix of the other) unless it has 3 parts: then "-~" follows, and "~" sorts after the
+// space that begins the other's next block.
+int CompareShortVersions(const ShortVersion& a, const ShortVersion& b) {
+  std::size_t common = std::min(a.count, b.count);
+  for (std::size_t i = 0; i < common; ++i)
+    if (a.parts[i] != b.parts[i]) return a.parts[i] < b.parts[i] ? -1 : 1;
+  if (a.count == b.count) return 0;
+  if (a.count < b.count) return a.count == 3 ? 1 : -1;
+  return b.count == 3 ? -1 : 1;
+}
+
 std::string PaddedVersion(const Json& input) {
   std::optional<JsNumberText> number;
   bool ascii;
@@ -813,33 +904,29 @@ std::vector<std::string> SplitPath(const std::string& path) {
 // The values of $in, $nin, $ini, $nini and of a saved group, ready for lookup: Array.prototype.includes
 // (===, so only scalars can match), strings lowercased for the case-insensitive forms.
 struct ValueSet {
+  struct ShortString {  // a string of at most kShortText bytes as its ShortWord
+    std::uint64_t word;
+    std::uint32_t size;
+    bool operator==(const ShortString& other) const { return word == other.word && size == other.size; }
+    bool operator<(const ShortString& other) const {
+      return size != other.size ? size < other.size : word < other.word;
+    }
+  };
+
   bool insensitive = false;
-  std::vector<std::string> strings;  // sorted
-  std::vector<double> numbers;       // sorted
+  std::vector<ShortString> short_strings;  // sorted, unique
+  std::vector<std::string> long_strings;   // the longer ones: sorted, unique
+  std::vector<double> numbers;             // sorted
   bool has_true = false, has_false = false, has_null = false;
   std::optional<std::string> text;  // a saved group that is a string: its includes() finds substrings
   bool throws = false;              // a saved group that is a number, true or an object: no includes()
 
   bool Contains(const Value& value) const {
     if (throws) throw JsTypeError{};
-    SmallText buffer;
-    if (text) return text->find(JsStringOf(value, buffer)) != std::string::npos;
+    if (text) return ContainsSubstring(value);
     switch (value.type) {
-      case ValueType::kString: {
-        std::string_view key = value.text;
-        if (insensitive) {
-          AppendLowercase(key, buffer);
-          key = buffer.view();
-        }
-        if (strings.size() <= 8) {  // a few: compared by length first, most without their bytes
-          for (const std::string& candidate : strings)
-            if (candidate.size() == key.size() && std::equal(key.begin(), key.end(), candidate.begin())) return true;
-          return false;
-        }
-        auto found = std::lower_bound(strings.begin(), strings.end(), key,
-                                      [](const std::string& a, std::string_view b) { return a < b; });
-        return found != strings.end() && *found == key;
-      }
+      case ValueType::kString:
+        return insensitive ? ContainsLowercase(value.text) : ContainsText(value.text);
       case ValueType::kNumber:
         return std::binary_search(numbers.begin(), numbers.end(), value.number);
       case ValueType::kBoolean:
@@ -849,6 +936,29 @@ struct ValueSet {
       default:
         return false;
     }
+  }
+
+  bool ContainsText(std::string_view key) const {
+    if (key.size() <= kShortText) {
+      ShortString sought{ShortWord(key), static_cast<std::uint32_t>(key.size())};
+      if (short_strings.size() <= 8)  // a few: compared one by one, a word and a length each
+        return std::find(short_strings.begin(), short_strings.end(), sought) != short_strings.end();
+      return std::binary_search(short_strings.begin(), short_strings.end(), sought);
+    }
+    auto found = std::lower_bound(long_strings.begin(), long_strings.end(), key,
+                                  [](const std::string& a, std::string_view b) { return a < b; });
+    return found != long_strings.end() && *found == key;
+  }
+
+  bool ContainsLowercase(std::string_view key) const {
+    SmallText lower;
+    AppendLowercase(key, lower);
+    return ContainsText(lower.view());
+  }
+
+  bool ContainsSubstring(const Value& value) const {
+    SmallText buffer;
+    return text->find(JsStringOf(value, buffer)) != std::string::npos;
   }
 
   // GrowthBook's isIn: an array attribute matches when any of its elements is in the set.
@@ -865,8 +975,15 @@ std::shared_ptr<const ValueSet> MakeValueSet(const Json& array, bool insensitive
   for (const Json& value : array) {
     switch (TypeOf(value)) {
       case JsType::kString:
-        set->strings.push_back(insensitive ? Lowercase(value.get_ref<const std::string&>()) : value.get<std::string>());
+      {
+        std::string text = insensitive ? Lowercase(value.get_ref<const std::string&>()) : value.get<std::string>();
+        if (text.size() <= kShortText) {
+          set->short_strings.push_back({ShortWord(text), static_cast<std::uint32_t>(text.size())});
+        } else {
+          set->long_strings.push_back(std::move(text));
+        }
         break;
+      }
       case JsType::kNumber:
         set->numbers.push_back(JsonNumber(value));
         break;
@@ -880,8 +997,10 @@ std::shared_ptr<const ValueSet> MakeValueSet(const Json& array, bool insensitive
         break;  // an array or object in the list never === an attribute
     }
   }
-  std::sort(set->strings.begin(), set->strings.end());
-  set->strings.erase(std::unique(set->strings.begin(), set->strings.end()), set->strings.end());
+  std::sort(set->short_strings.begin(), set->short_strings.end());
+  set->short_strings.erase(std::unique(set->short_strings.begin(), set->short_strings.end()), set->short_strings.end());
+  std::sort(set->long_strings.begin(), set->long_strings.end());
+  set->long_strings.erase(std::unique(set->long_strings.begin(), set->long_strings.end()), set->long_strings.end());
   std::sort(set->numbers.begin(), set->numbers.end());
   return set;
 }
@@ -922,7 +1041,7 @@ struct Matcher {
     kNever,            // a string JavaScript can hold but no UTF-8 text can equal
   };
   Kind kind = Kind::kNever;
-  std::string text;
+  ConstantText text;
   double number = 0;
   bool boolean = false;
   Json literal;
@@ -961,6 +1080,7 @@ struct Operation {
   bool bound_is_string = false;                // kLt .. kGte: the operand after ToPrimitive
   double bound_number = 0;                     //   and its Number()
   std::string text;                            //   and its string; the padded version for kVeq ..
+  ShortVersion version;                        // kVeq ..: the operand, when it is a short version
   std::shared_ptr<const ValueSet> values;      // kIn, kNotIn
   std::vector<Matcher> matchers;               // kAll; kNot and kSize: one; kElemMatch: one or none
   std::vector<Condition::Node> condition;      // kElemMatch over a condition: one
@@ -991,18 +1111,20 @@ bool EvalMatcher(const Matcher& matcher, const Value& value);
 bool EvalText(const Matcher& matcher, const Value& value) {
   SmallText buffer;
   std::string_view text = JsStringOf(value, buffer);
-  if (matcher.kind == Matcher::Kind::kText) return text == matcher.text;
+  if (matcher.kind == Matcher::Kind::kText) return matcher.text.Equals(text);
   SmallText lower;
   AppendLowercase(text, lower);
-  return lower.view() == matcher.text;
+  return matcher.text.Equals(lower.view());
 }
 
 bool EvalVersion(const Operation& operation, const Value& actual) {
   std::optional<JsNumberText> number;
   bool ascii;
-  std::string_view text = VersionText(actual, number, ascii);
+  ShortVersion version;
   int order;
-  if (ascii) {
+  if (operation.version.count > 0 && ParseShortVersion(actual, version)) {
+    order = CompareShortVersions(version, operation.version);
+  } else if (std::string_view text = VersionText(actual, number, ascii); ascii) {
     order = ComparePaddedAscii(text, operation.text);
   } else {
     SmallText padded;
@@ -1106,7 +1228,7 @@ bool EvalOperation(const Operation& operation, const Value& actual) {
 bool EvalMatcher(const Matcher& matcher, const Value& value) {
   switch (matcher.kind) {
     case Matcher::Kind::kText:
-      if (value.type == ValueType::kString) return value.text == matcher.text;
+      if (value.type == ValueType::kString) return matcher.text.Equals(value.text);
       return EvalText(matcher, value);
     case Matcher::Kind::kTextInsensitive:
       return EvalText(matcher, value);
@@ -1207,7 +1329,7 @@ std::string Element(const std::string& where, std::size_t index) { return where 
 Matcher TextMatcher(std::string_view text) {
   Matcher matcher;
   matcher.kind = Matcher::Kind::kText;
-  matcher.text.assign(text);
+  matcher.text = ConstantText(std::string(text));
   return matcher;
 }
 
@@ -1323,10 +1445,10 @@ class Compiler {
       case Json::value_t::string:
         if (insensitive) {
           matcher.kind = Matcher::Kind::kTextInsensitive;
-          matcher.text = Lowercase(value.get_ref<const std::string&>());
+          matcher.text = ConstantText(Lowercase(value.get_ref<const std::string&>()));
         } else {
           matcher.kind = Matcher::Kind::kText;
-          matcher.text = value.get<std::string>();
+          matcher.text = ConstantText(value.get<std::string>());
         }
         return matcher;
       case Json::value_t::number_integer:
@@ -1400,6 +1522,7 @@ class Compiler {
                      : name == "$vlt"  ? Op::kVlt
                                        : Op::kVlte;
       operation.text = PaddedVersion(operand);
+      ParseShortVersion(Value::Of(operand), operation.version);
       return operation;
     }
     if (name == "$exists") {

@@ -1,6 +1,7 @@
 #include "glue/attributes.hpp"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "glue/guard.hpp"
@@ -137,21 +138,37 @@ inline std::uint32_t EntryEnd(JEntry entry, std::uint32_t start) {
   return JBE_HAS_OFF(entry) ? JBE_OFFLENFLD(entry) : start + JBE_OFFLENFLD(entry);
 }
 
-// Whether `sought` comes before the key (shortest first, then bytewise: jsonb's order).
-// Keys are short: compared here, not by a call to memcmp.
+// Bytewise order of two keys of the same length (jsonb's order within a length). Keys are
+// short: compared here, not by a call to memcmp.
 inline int CompareBytes(const char* a, const char* b, std::uint32_t length) {
   for (std::uint32_t i = 0; i < length; ++i)
     if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
   return 0;
 }
 
-inline bool KeyBefore(const std::string& sought, const char* key, std::uint32_t length) {
-  if (sought.size() != length) return sought.size() < length;
-  return CompareBytes(sought.data(), key, length) < 0;
+template <typename Word>
+inline Word Load(const char* p) {
+  Word word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
 }
 
-inline bool KeyEquals(const std::string& sought, const char* key, std::uint32_t length) {
-  return sought.size() == length && CompareBytes(sought.data(), key, length) == 0;
+// Whether two keys of the same length are equal: a few loads of 8, 4, 2 or 1 bytes, the
+// last overlapping the one before, none past either key, where a loop over the bytes
+// takes a branch per byte and mispredicts its exit at every key's end.
+inline bool SameBytes(const char* a, const char* b, std::uint32_t length) {
+  if (length >= 8) {
+    for (std::uint32_t i = 0; i + 8 < length; i += 8)
+      if (Load<std::uint64_t>(a + i) != Load<std::uint64_t>(b + i)) return false;
+    return Load<std::uint64_t>(a + length - 8) == Load<std::uint64_t>(b + length - 8);
+  }
+  if (length >= 4)
+    return ((Load<std::uint32_t>(a) ^ Load<std::uint32_t>(b)) |
+            (Load<std::uint32_t>(a + length - 4) ^ Load<std::uint32_t>(b + length - 4))) == 0;
+  if (length >= 2)
+    return ((Load<std::uint16_t>(a) ^ Load<std::uint16_t>(b)) |
+            (Load<std::uint16_t>(a + length - 2) ^ Load<std::uint16_t>(b + length - 2))) == 0;
+  return length == 0 || a[0] == b[0];
 }
 
 }  // namespace
@@ -169,32 +186,43 @@ void JsonbAttributes::Prepare(const std::vector<std::string>& keys) {
   const JEntry* children = container->children;
   const char* base = reinterpret_cast<const char*>(children + count * 2);
   // The keys' entries, then the values' in the same order: both sorted alike, so the
-  // sought keys are met in order, and so are their values.
-  std::size_t k = 0;
+  // sought keys are met in order, and so are their values. Lengths decide most of it:
+  // the bytes are read only for a sought key of this entry's length.
+  // Locals, not keys' members: the build does not assume strict aliasing, so each store
+  // into found_ would have the vector's bounds read again.
+  const std::string* sought = keys.data();
+  const std::size_t n = keys.size();
+  for (std::size_t k = 0; k < n; ++k) found_[k].entry = -1;
+  std::size_t k = 0;  // the first sought key not passed yet
   std::uint32_t start = 0;
   std::uint32_t index = 0;
-  for (; index < count; ++index) {
+  for (; index < count && k < n; ++index) {
     std::uint32_t end = EntryEnd(children[index], start);
-    if (k < keys.size()) {
+    std::uint32_t length = end - start;
+    while (k < n && sought[k].size() < length) ++k;  // shorter: absent
+    while (k < n && sought[k].size() == length) {
       const char* key = base + start;
-      std::uint32_t length = end - start;
-      while (k < keys.size() && KeyBefore(keys[k], key, length)) found_[k++].entry = -1;
-      if (k < keys.size() && KeyEquals(keys[k], key, length)) found_[k++].entry = static_cast<int>(index);
+      if (SameBytes(sought[k].data(), key, length)) {
+        found_[k++].entry = static_cast<int>(index);
+        break;
+      }
+      if (CompareBytes(sought[k].data(), key, length) > 0) break;  // after this key: maybe a later entry
+      ++k;                                                          // before it: absent
     }
     start = end;
   }
-  while (k < keys.size()) found_[k++].entry = -1;
+  for (; index < count; ++index) start = EntryEnd(children[index], start);  // where the values' data starts
   // The values: entry count + i for key i.
   std::size_t slot = 0;
-  while (slot < keys.size() && found_[slot].entry < 0) ++slot;
-  for (index = count; slot < keys.size(); ++index) {
+  while (slot < n && found_[slot].entry < 0) ++slot;
+  for (index = count; slot < n; ++index) {
     std::uint32_t end = EntryEnd(children[index], start);
     if (found_[slot].entry + count == index) {
       found_[slot].entry = static_cast<int>(index);
       found_[slot].start = start;
       found_[slot].end = end;
       do ++slot;
-      while (slot < keys.size() && found_[slot].entry < 0);
+      while (slot < n && found_[slot].entry < 0);
     }
     start = end;
   }

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 #include <string>
@@ -531,7 +532,12 @@ TEST(Condition, VersionOperatorsOrderAsPaddedVersions) {
                                              "1.0.0-rc.10", "1.0.0-beta", "v1.0.0",    "1.0.0+b.7",  "1.2.3",
                                              "1.10.3",     "4.2.0",      "4.3.1",     "4.10",       "10.0.0",
                                              "99999.1.1",  "100000.0.0", "1.2.3.4",   "1..2",       "1.2.3-",
-                                             "a.b.c",      "1.2.x",      "",          "0",          "1.02.3"};
+                                             "a.b.c",      "1.2.x",      "",          "0",          "1.02.3",
+                                             // the short versions compared part by part, and their edges
+                                             "4",          "4.2",        "4.2.0.0",   "04.2.0",     "4.2.00",
+                                             "1234.5.6",   "9999.9999.9999", "12345.1.1", "1-2-3",   "1.2-3",
+                                             "4.2.0+x",    "v4.2.0",     "1.2.3+",    "1.2.3+a+b",  "0.0.0",
+                                             "1.2.3.4.5.6.7.8", "1.2.3.4.5.6.7.8.9", "v", "vv1.2", "+1.2", "1.2."};
   const std::pair<const char*, bool (*)(int)> operators[] = {
       {"$veq", [](int order) { return order == 0; }}, {"$vne", [](int order) { return order != 0; }},
       {"$vgt", [](int order) { return order > 0; }},  {"$vgte", [](int order) { return order >= 0; }},
@@ -549,6 +555,78 @@ TEST(Condition, VersionOperatorsOrderAsPaddedVersions) {
         JsonAttributes source(document);
         EXPECT_EQ(Compile(condition, ConditionMode::kLenient).Matches(source), expected(order));
       }
+    }
+  }
+}
+
+// Random versions of digits, separators, "v" and "+" order as their padded forms do: short versions are
+// compared part by part, the others through the padded text, and the two must agree.
+TEST(Condition, RandomVersionsOrderAsPaddedVersions) {
+  std::mt19937 random(11);
+  const std::string alphabet = "0123456789..--v+a";
+  auto version = [&] {
+    std::string text;
+    std::size_t length = random() % 12;
+    for (std::size_t i = 0; i < length; ++i) text += alphabet[random() % alphabet.size()];
+    if (random() % 2 == 0) {  // mostly digits and dots, as versions are
+      text.clear();
+      for (std::size_t part = 0, parts = 1 + random() % 5; part < parts; ++part)
+        text += (part ? "." : "") + std::to_string(random() % (random() % 2 ? 10 : 100000));
+    }
+    return text;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    std::string actual = version(), operand = version();
+    int order = ReferencePaddedVersion(actual.empty() ? "0" : actual)
+                    .compare(ReferencePaddedVersion(operand.empty() ? "0" : operand));
+    SCOPED_TRACE(actual + " vs " + operand);
+    Json document = {{"v", actual}};
+    JsonAttributes source(document);
+    EXPECT_EQ(Compile({{"v", {{"$vgt", operand}}}}, ConditionMode::kLenient).Matches(source), order > 0);
+    EXPECT_EQ(Compile({{"v", {{"$veq", operand}}}}, ConditionMode::kLenient).Matches(source), order == 0);
+  }
+}
+
+// Strings in $in, $nin, $ini and literals are found exactly at every length around the 8 bytes compared
+// as one word: strings of the same length that differ in one byte (first, middle, last) are not equal.
+TEST(Condition, StringsOfEveryLengthCompareExactly) {
+  std::vector<std::string> strings;
+  for (std::size_t length = 0; length <= 17; ++length) {
+    std::string base(length, 'k');
+    strings.push_back(base);
+    for (std::size_t at : {std::size_t{0}, length / 2, length - 1}) {
+      if (length == 0) break;
+      std::string near = base;
+      near[at] = 'j';
+      strings.push_back(near);
+      near[at] = 'K';  // differs from base only in case: equal under $ini
+      strings.push_back(near);
+    }
+  }
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  std::mt19937 random(7);
+  for (int i = 0; i < 400; ++i) {
+    Json list = Json::array();
+    std::vector<std::string> chosen;
+    for (std::size_t n = random() % 14; n > 0; --n) {  // both sides of the 8 a set compares one by one
+      chosen.push_back(strings[random() % strings.size()]);
+      list.push_back(chosen.back());
+    }
+    for (const std::string& actual : strings) {
+      SCOPED_TRACE(actual + " in " + list.dump());
+      Json document = {{"s", actual}};
+      JsonAttributes source(document);
+      bool in = std::find(chosen.begin(), chosen.end(), actual) != chosen.end();
+      bool in_insensitive = std::any_of(chosen.begin(), chosen.end(),
+                                        [&](const std::string& c) { return lower(c) == lower(actual); });
+      EXPECT_EQ(Compile({{"s", {{"$in", list}}}}, ConditionMode::kStrict).Matches(source), in);
+      EXPECT_EQ(Compile({{"s", {{"$nin", list}}}}, ConditionMode::kStrict).Matches(source), !in);
+      EXPECT_EQ(Compile({{"s", {{"$ini", list}}}}, ConditionMode::kStrict).Matches(source), in_insensitive);
+      if (!chosen.empty())
+        EXPECT_EQ(Compile({{"s", chosen[0]}}, ConditionMode::kStrict).Matches(source), actual == chosen[0]);
     }
   }
 }
