@@ -107,9 +107,9 @@ std::uint64_t SetCount() {
 }
 
 // A key's two candidate sets, both in one lock partition (set s is guarded by lock
-// s % kPartitions). A new key goes to its first choice while that has room and spills
-// into the second otherwise: with two independent choices a set overflows far more
-// rarely than with one (the cache stays without evictions to a much higher load).
+// s % kPartitions). A new key goes to the emptier of the two (see StickyStore): with
+// two independent choices a set overflows far more rarely than with one (the cache
+// stays without evictions to a much higher load).
 struct Choices {
   std::uint64_t first;
   std::uint64_t second;  // == first when the partition has a single set
@@ -227,7 +227,7 @@ void Fill(Set& set, int way, const StickyKey& key, std::uint32_t tag, int branch
   e.fingerprint = fingerprint;
   e.stamp = set.header.next_stamp++;
   set.header.tags[way] = tag;
-  set.header.branches[way] = static_cast<std::int16_t>(branch);
+  set.header.branches[way] = static_cast<std::int8_t>(branch);
   set.header.states[way] = state;
 }
 

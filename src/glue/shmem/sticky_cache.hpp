@@ -3,9 +3,9 @@
 //
 // Layout: a set-associative table with two choices. A key (experiment slot, slot
 // epoch, 128-bit XXH3 of the user id) hashes to two sets of kWays entries in one lock
-// partition. It goes to the first while that has a free way, else to the second, and
-// the first counts its spilled keys: while it has none, a lookup scans the first set
-// only. Sets are scanned, never probed further, so nothing needs tombstones. A set's
+// partition. It goes to the emptier of the two (the first on a tie), and the first
+// counts its keys living in the second: while it has none, a lookup scans the first
+// set only. Sets are scanned, never probed further, so nothing needs tombstones. A set's
 // first cache line holds a 32-bit tag per way (and the branches), so a lookup reads
 // one line for a new user and two for a returning one. 40 bytes an entry.
 //
