@@ -20,10 +20,7 @@ SECONDS_PER_RUN="${BRANCH_BENCH_SECONDS:-15}"
 ROUNDS="${BRANCH_BENCH_ROUNDS:-5}"
 RESULTS="$ABTEST_REPO/bench/results-branches.md"
 
-abtest_header "dependencies"
-abtest_ensure_deps
-abtest_header "build + install"
-abtest_build_install
+abtest_bench_build
 
 abtest_header "bench cluster"
 abtest_start_cluster "jit = off" "shared_buffers = '256MB'" "max_connections = 20"

@@ -28,17 +28,9 @@ RUNS="${LOOKUP_RUNS:-5}"
 PGBENCH_SECONDS="${LOOKUP_SECONDS:-5}"
 BEFORE="${LOOKUP_BEFORE:-}"
 RESULTS="$ABTEST_REPO/bench/results-log-lookup.md"
-for v in ROWS RUNS PGBENCH_SECONDS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then
-        echo "bench: $v must be a positive integer, got '${!v}'" >&2
-        exit 2
-    fi
-done
+abtest_require_positive_ints ROWS "$ROWS" RUNS "$RUNS" PGBENCH_SECONDS "$PGBENCH_SECONDS"
 
-abtest_header "dependencies"
-abtest_ensure_deps
-abtest_header "build + install"
-abtest_build_install
+abtest_bench_build
 libs="$(mktemp -d /tmp/abtest-lookup-libs.XXXXXX)"
 cleanup_libs() { rm -rf "$libs"; }
 trap cleanup_libs EXIT

@@ -12,16 +12,10 @@ shopt -s inherit_errexit
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 USERS="${BENCH_USERS:-1000000}"
-if ! [[ "$USERS" =~ ^[1-9][0-9]*$ ]]; then
-    echo "bench: BENCH_USERS must be a positive integer, got '$USERS'" >&2
-    exit 2
-fi
+abtest_require_positive_ints BENCH_USERS "$USERS"
 RESULTS="$ABTEST_REPO/bench/results-log-size.md"
 
-abtest_header "dependencies"
-abtest_ensure_deps
-abtest_header "build + install"
-abtest_build_install
+abtest_bench_build
 
 abtest_header "bench cluster"
 # As bench/run.sh: a cache and a queue that hold a million new users at once, fsync on.

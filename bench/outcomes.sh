@@ -18,17 +18,9 @@ USERS="${BENCH_USERS:-1000000}"
 FACTS="${BENCH_FACTS:-10000000}"
 RUNS="${BENCH_RUNS:-3}"
 RESULTS="$ABTEST_REPO/bench/results-outcomes.md"
-for v in USERS FACTS RUNS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then
-        echo "bench: $v must be a positive integer, got '${!v}'" >&2
-        exit 2
-    fi
-done
+abtest_require_positive_ints USERS "$USERS" FACTS "$FACTS" RUNS "$RUNS"
 
-abtest_header "dependencies"
-abtest_ensure_deps
-abtest_header "build + install"
-abtest_build_install
+abtest_bench_build
 
 abtest_header "bench cluster"
 # PostgreSQL's defaults for a small server, except memory for the hash joins and sorts

@@ -22,17 +22,9 @@ RUNS="${BENCH_RUNS:-5}"
 PL_ROWS="${BENCH_PLPGSQL_ROWS:-$(( ROWS / 10 > 0 ? ROWS / 10 : 1 ))}"
 RESULTS="$ABTEST_REPO/bench/results.md"
 if [ "${BENCH_HUGE_PAGES:-0}" = 1 ]; then RESULTS="$ABTEST_REPO/bench/results-huge-pages.md"; fi
-for v in ROWS RUNS PL_ROWS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then
-        echo "bench: $v must be a positive integer, got '${!v}'" >&2
-        exit 2
-    fi
-done
+abtest_require_positive_ints ROWS "$ROWS" RUNS "$RUNS" PL_ROWS "$PL_ROWS"
 
-abtest_header "dependencies"
-abtest_ensure_deps
-abtest_header "build + install"
-abtest_build_install
+abtest_bench_build
 
 abtest_header "bench cluster"
 # Huge pages: a sticky lookup is one random access into a table of 160 MB here, and

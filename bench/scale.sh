@@ -19,17 +19,10 @@ SIZES="${SCALE_SIZES:-10000 100000 1000000 5000000}"
 RUNS="${SCALE_RUNS:-3}"
 PGBENCH_SECONDS="${SCALE_PGBENCH_SECONDS:-15}"
 RESULTS="$ABTEST_REPO/bench/results-scale.md"
-for n in $SIZES $RUNS; do
-    if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
-        echo "bench/scale.sh: sizes and runs must be positive integers, got '$n'" >&2
-        exit 2
-    fi
-done
+for n in $SIZES; do abtest_require_positive_ints SCALE_SIZES "$n"; done
+abtest_require_positive_ints SCALE_RUNS "$RUNS"
 
-abtest_header "dependencies"
-abtest_ensure_deps
-abtest_header "build + install"
-abtest_build_install
+abtest_bench_build
 
 abtest_header "bench cluster (abtest's defaults)"
 # Only jit = off (its compile time is noise unrelated to per-call cost) and fsync = on

@@ -18,12 +18,7 @@ shopt -s inherit_errexit
 ROWS="${BENCH_ROWS:-1000000}"
 RUNS="${BENCH_RUNS:-9}"
 RESULTS="$ABTEST_REPO/bench/results-targeting.md"
-for v in ROWS RUNS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then
-        echo "bench: $v must be a positive integer, got '${!v}'" >&2
-        exit 2
-    fi
-done
+abtest_require_positive_ints ROWS "$ROWS" RUNS "$RUNS"
 
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     abtest_header "build + install"

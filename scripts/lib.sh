@@ -57,6 +57,26 @@ abtest_ensure_deps() {
         apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# A bench's knobs: exits 2 unless each value is a positive integer. Arguments are
+# pairs of a name (as the usage line spells it) and its value.
+abtest_require_positive_ints() {
+    while [ "$#" -ge 2 ]; do
+        if ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
+            echo "bench: $1 must be a positive integer, got '$2'" >&2
+            exit 2
+        fi
+        shift 2
+    done
+}
+
+# A bench's start: its packages, then this tree built and installed.
+abtest_bench_build() {
+    abtest_header "dependencies"
+    abtest_ensure_deps
+    abtest_header "build + install"
+    abtest_build_install
+}
+
 abtest_build_install() {
     (
         # Chained: callers may run this under `if`, where set -e is off.
