@@ -1,5 +1,7 @@
 #include "core/growthbook.hpp"
 
+#include "core/experiment.hpp"
+
 #include <limits>
 #include <string>
 
@@ -86,18 +88,26 @@ std::uint32_t Fnv1aContinue(std::uint32_t state, std::string_view utf8) {
 }
 
 // v2's outer hash: FNV-1a over the decimal text of the inner one, without a string. The
-// ten digits are divisions by constants that do not wait for one another (to_chars finds
-// them one pair after the other); the leading zeros are skipped, "0" keeps its one digit.
-double HashOfDecimal(std::uint32_t inner) {
-  unsigned digits[10] = {inner / 1000000000u,      inner / 100000000u % 10, inner / 10000000u % 10,
-                         inner / 1000000u % 10,    inner / 100000u % 10,    inner / 10000u % 10,
-                         inner / 1000u % 10,       inner / 100u % 10,       inner / 10u % 10,
-                         inner % 10};
-  int first = 0;
-  while (first < 9 && digits[first] == 0) ++first;
+// digits are divisions by constants that do not wait for one another (to_chars finds them
+// one pair after the other), folded in one straight run from the first significant digit.
+std::uint32_t FnvOfDecimal(std::uint32_t inner) {
   std::uint32_t state = kFnvOffsetBasis;
-  for (int i = first; i < 10; ++i) state = (state ^ ('0' + digits[i])) * kFnvPrime;
-  return static_cast<double>(state % 10000) / 10000;
+  auto fold = [&state](std::uint32_t digit) { state = (state ^ ('0' + digit)) * kFnvPrime; };
+  int digits = 1 + (inner >= 10u) + (inner >= 100u) + (inner >= 1000u) + (inner >= 10000u) + (inner >= 100000u) +
+               (inner >= 1000000u) + (inner >= 10000000u) + (inner >= 100000000u) + (inner >= 1000000000u);
+  switch (digits) {
+    case 10: fold(inner / 1000000000u); [[fallthrough]];
+    case 9: fold(inner / 100000000u % 10); [[fallthrough]];
+    case 8: fold(inner / 10000000u % 10); [[fallthrough]];
+    case 7: fold(inner / 1000000u % 10); [[fallthrough]];
+    case 6: fold(inner / 100000u % 10); [[fallthrough]];
+    case 5: fold(inner / 10000u % 10); [[fallthrough]];
+    case 4: fold(inner / 1000u % 10); [[fallthrough]];
+    case 3: fold(inner / 100u % 10); [[fallthrough]];
+    case 2: fold(inner / 10u % 10); [[fallthrough]];
+    default: fold(inner % 10);
+  }
+  return state;
 }
 
 // BucketRanges without copying the weights; `weights` null means absent.
@@ -141,11 +151,21 @@ std::optional<double> Hash(std::string_view seed, std::string_view value, int ve
 SeededHash::SeededHash(std::string_view seed, int version)
     : seed_(seed), version_(version), seed_state_(Fnv1aContinue(kFnvOffsetBasis, seed)) {}
 
+std::uint32_t SeededHash::positions() const {
+  if (version_ == 2) return 10000;
+  if (version_ == 1) return 1000;
+  return 0;
+}
+
+std::uint32_t SeededHash::Position(std::string_view value) const {
+  if (version_ == 2) return FnvOfDecimal(Fnv1aContinue(seed_state_, value)) % 10000;
+  return Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, value), seed_) % 1000;
+}
+
 double SeededHash::At(std::string_view value) const {
-  if (version_ == 2) return HashOfDecimal(Fnv1aContinue(seed_state_, value));
-  if (version_ == 1)
-    return static_cast<double>(Fnv1aContinue(Fnv1aContinue(kFnvOffsetBasis, value), seed_) % 1000) / 1000;
-  return std::numeric_limits<double>::quiet_NaN();
+  std::uint32_t scale = positions();
+  if (scale == 0) return std::numeric_limits<double>::quiet_NaN();
+  return static_cast<double>(Position(value)) / scale;
 }
 
 std::optional<double> SeededHash::operator()(std::string_view value) const {
@@ -189,6 +209,26 @@ Decision ChooseIn(const std::vector<Range>& ranges, const SeededHash& hash, std:
   for (std::size_t i = 0; i < ranges.size(); ++i)
     if (n >= ranges[i].first && n < ranges[i].second) return {static_cast<int>(i), n};
   return {-1, n};
+}
+
+VariationTable::VariationTable(const std::vector<Range>& ranges, const SeededHash& hash) {
+  static_assert(kMaxBranches <= 127, "a variation must fit the table's byte");
+  std::uint32_t positions = hash.positions();
+  variation_of_.resize(positions);
+  for (std::uint32_t position = 0; position < positions; ++position) {
+    double n = static_cast<double>(position) / positions;  // exactly SeededHash::At's bucket
+    int variation = -1;
+    for (std::size_t i = 0; i < ranges.size() && variation < 0; ++i)
+      if (n >= ranges[i].first && n < ranges[i].second) variation = static_cast<int>(i);
+    variation_of_[position] = static_cast<std::int8_t>(variation);
+  }
+}
+
+Decision VariationTable::Choose(const SeededHash& hash, std::string_view hash_value) const {
+  constexpr double kNoBucket = std::numeric_limits<double>::quiet_NaN();
+  if (hash_value.empty() || variation_of_.empty()) return {-1, kNoBucket};
+  std::uint32_t position = hash.Position(hash_value);
+  return {variation_of_[position], static_cast<double>(position) / static_cast<double>(variation_of_.size())};
 }
 
 Decision Choose(const Strategy& strategy, std::string_view experiment_name, std::string_view hash_value,

@@ -39,6 +39,11 @@ class SeededHash {
   std::optional<double> operator()(std::string_view value) const;  // nullopt for an unknown version
   double At(std::string_view value) const;  // the same, NaN for an unknown version: no optional to copy
 
+  // GrowthBook's hash is a whole number of 1/positions() (v1: 1000, v2: 10000; 0 for an
+  // unknown version): Position is that number, At = Position / positions().
+  std::uint32_t positions() const;
+  std::uint32_t Position(std::string_view value) const;  // only for a known version
+
  private:
   std::string seed_;  // v1 hashes value + seed: the seed comes last
   int version_;
@@ -73,6 +78,20 @@ std::vector<Range> StrategyRanges(const Strategy& strategy, const std::vector<do
 // The variation of `hash_value` among `ranges`, hashed with `hash`; -1 and NaN for an
 // empty hash value or an unknown version.
 Decision ChooseIn(const std::vector<Range>& ranges, const SeededHash& hash, std::string_view hash_value);
+
+// ChooseIn answered by a lookup: which range holds each of the hash's positions, computed
+// once with ChooseIn's own comparisons. A routing call then neither compares doubles nor
+// branches on them (its variation is as hard to predict as a coin), and its decision does
+// not wait for the division that makes the bucket.
+class VariationTable {
+ public:
+  VariationTable() = default;
+  VariationTable(const std::vector<Range>& ranges, const SeededHash& hash);
+  Decision Choose(const SeededHash& hash, std::string_view hash_value) const;  // = ChooseIn(ranges, hash, ·)
+
+ private:
+  std::vector<std::int8_t> variation_of_;  // per position; -1 in no range. Empty: unknown version
+};
 
 // `experiment_name` seeds the hash when the strategy has no seed. `hash_value` is the user's
 // resolved hash attribute (the user id, or the hash or fallback attribute's value); an empty

@@ -42,8 +42,9 @@ CompiledExperiment::CompiledExperiment(Experiment experiment, RegexEngine* regex
   if (shares == EqualSplit(shares.size())) allocation_weights_ = growthbook::EqualWeights(static_cast<int>(shares.size()));
   const Strategy& strategy = model_.strategy;
   if (strategy.kind == StrategyKind::kGrowthBook) {
-    growthbook_ranges_ = growthbook::StrategyRanges(strategy, allocation_weights_);
     growthbook_hash_ = growthbook::SeededHash(growthbook_seed(), strategy.hash_version);
+    growthbook_variations_ =
+        growthbook::VariationTable(growthbook::StrategyRanges(strategy, allocation_weights_), growthbook_hash_);
   }
   if (const auto& range = model_.config.namespace_range) namespace_hash_ = growthbook::SeededHash("__" + range->name, 1);
   seed_ = SaltSeed(model_.config.salt);
@@ -56,11 +57,13 @@ CompiledExperiment::CompiledExperiment(Experiment experiment, RegexEngine* regex
   for (const auto& [key, branch] : model_.strategy.mapping) mapping_.emplace(key, model_.RequireBranch(branch));
   included_.insert(model_.config.included_groups.begin(), model_.config.included_groups.end());
   excluded_.insert(model_.config.excluded_groups.begin(), model_.config.excluded_groups.end());
+  uses_groups_ = !included_.empty() || !excluded_.empty() || strategy.kind == StrategyKind::kGroup;
   for (const auto& [user, branch] : model_.forced_users) forced_.emplace(user, model_.RequireBranch(branch));
   if (model_.config.condition) {
     NoRegexEngine none;
     condition_ = Condition::Compile(Json::parse(*model_.config.condition), Json::object(), regex ? *regex : none,
                                     ConditionMode::kStrict);
+    has_condition_ = !condition_.empty();
   }
 }
 
@@ -77,19 +80,18 @@ std::optional<int> CompiledExperiment::Forced(std::string_view user_id) const {
 }
 
 
+// Counted rather than searched: the branch is the number of ranges ending at or below the
+// bucket, which compiles without a branch to mispredict (a user's branch is a coin toss).
 int CompiledExperiment::BranchOfBucket(int bucket) const {
-  for (std::size_t i = 0; i < upper_bounds_.size(); ++i)
-    if (bucket < upper_bounds_[i]) return static_cast<int>(i);
-  return static_cast<int>(upper_bounds_.size()) - 1;  // unreachable: the shares sum to kBuckets
+  int branch = 0;
+  for (int bound : upper_bounds_) branch += bucket >= bound;
+  int last = static_cast<int>(upper_bounds_.size()) - 1;  // unreachable beyond it: the shares sum to kBuckets
+  return branch < last ? branch : last;
 }
 
 std::uint64_t CompiledExperiment::UserHashValue(std::string_view user_id) const { return UserHash(user_id, seed_); }
 
 int CompiledExperiment::HashBucket(std::string_view user_id) const { return BucketOf(UserHashValue(user_id)); }
-
-bool CompiledExperiment::uses_groups() const {
-  return !included_.empty() || !excluded_.empty() || model_.strategy.kind == StrategyKind::kGroup;
-}
 
 int CompiledExperiment::CoverageBucket(std::string_view user_id) const {
   return BucketOf(UserHash(user_id, coverage_seed_));
@@ -105,17 +107,11 @@ std::optional<int> CompiledExperiment::Mapped(std::string_view key) const {
   return it->second;
 }
 
-bool CompiledExperiment::ExcludedByGroup(const std::vector<std::string_view>& groups) const {
+bool CompiledExperiment::AnyIn(const std::set<std::string, std::less<>>& set,
+                               const std::vector<std::string_view>& groups) {
   for (auto group : groups)
-    if (excluded_.count(group) != 0) return true;
+    if (set.count(group) != 0) return true;
   return false;
-}
-
-bool CompiledExperiment::OutsideIncludedGroups(const std::vector<std::string_view>& groups) const {
-  if (included_.empty()) return false;
-  for (auto group : groups)
-    if (included_.count(group) != 0) return false;
-  return true;
 }
 
 const char* RouteReasonName(RouteReason reason) {
@@ -230,8 +226,7 @@ RouteDecision AssignByStrategy(const CompiledExperiment& experiment, const Route
       return In(turns[environment.NextTurn(experiment) % turns.size()]);
     }
     case StrategyKind::kGrowthBook: {
-      growthbook::Decision chosen =
-          growthbook::ChooseIn(experiment.growthbook_ranges(), experiment.growthbook_hash(), identity);
+      growthbook::Decision chosen = experiment.growthbook_variations().Choose(experiment.growthbook_hash(), identity);
       std::optional<double> bucket;
       if (!std::isnan(chosen.bucket)) bucket = chosen.bucket;
       int variation = chosen.variation;
@@ -309,7 +304,7 @@ RouteDecision Route(const CompiledExperiment& experiment, const RouteRequest& re
   std::optional<std::string> storage;
   std::optional<std::string_view> identity = HashIdentity(experiment, request, environment, storage);
   if (!identity) return Out(0, RouteReason::kMissingHashAttribute);
-  if (!experiment.condition().empty() && !ConditionHolds(experiment.condition(), environment))
+  if (experiment.has_condition() && !ConditionHolds(experiment.condition(), environment))
     return Out(0, RouteReason::kCondition);
   // Returned as it is made: a decision copied after one member changed costs a stalled
   // load of the whole struct (store forwarding), on every call.

@@ -51,23 +51,30 @@ class CompiledExperiment {
   bool InCoverage(std::string_view user_id) const;  // percentage strategy's draw
   int CoverageBucket(std::string_view user_id) const;  // 0..9999, the draw's bucket
   std::optional<int> Mapped(std::string_view key) const;  // attribute / group mapping
-  bool ExcludedByGroup(const std::vector<std::string_view>& groups) const;        // in an excluded group
-  bool OutsideIncludedGroups(const std::vector<std::string_view>& groups) const;  // in none of the included
+  // In an excluded group; in none of the included ones when some are set. Inline, so that
+  // an experiment without groups, what most calls route, pays a test each and no call.
+  bool ExcludedByGroup(const std::vector<std::string_view>& groups) const {
+    return !excluded_.empty() && AnyIn(excluded_, groups);
+  }
+  bool OutsideIncludedGroups(const std::vector<std::string_view>& groups) const {
+    return !included_.empty() && !AnyIn(included_, groups);
+  }
   // Whether routing looks at the user's groups at all (lets the glue skip reading them).
-  bool uses_groups() const;
+  bool uses_groups() const { return uses_groups_; }
   const Condition& condition() const { return condition_; }
+  bool has_condition() const { return has_condition_; }  // a non-empty condition
   // The forced branch of a user, if any.
   std::optional<int> Forced(std::string_view user_id) const;
   bool has_forced_users() const { return !forced_.empty(); }
   // The allocation as fractions, GrowthBook's weights when the strategy gives none.
   const std::vector<double>& allocation_weights() const { return allocation_weights_; }
-  // The growthbook strategy's bucket ranges, computed once.
-  const std::vector<std::pair<double, double>>& growthbook_ranges() const { return growthbook_ranges_; }
   // The growthbook strategy's seed: its own, or the experiment's name.
   const std::string& growthbook_seed() const;
   // The growthbook strategy's hash with its seed, and the namespace's ("__" + name, v1).
   const growthbook::SeededHash& growthbook_hash() const { return growthbook_hash_; }
   const growthbook::SeededHash& namespace_hash() const { return namespace_hash_; }
+  // The growthbook strategy's ranges looked up by the hash's position.
+  const growthbook::VariationTable& growthbook_variations() const { return growthbook_variations_; }
 
   int completed_branch() const { return completed_branch_; }
   // Changes whenever the allocation, salt or strategy changes: what a user's hash-based
@@ -84,6 +91,8 @@ class CompiledExperiment {
   const std::vector<int>& turn_branches() const { return turn_branches_; }
 
  private:
+  static bool AnyIn(const std::set<std::string, std::less<>>& set, const std::vector<std::string_view>& groups);
+
   Experiment model_;
   std::vector<int> upper_bounds_;  // exclusive upper bucket of each branch
   std::uint64_t seed_ = 0;
@@ -93,12 +102,14 @@ class CompiledExperiment {
   std::vector<int> turn_branches_;  // round robin: branches with a non-zero share
   std::map<std::string, int, std::less<>> mapping_;
   std::set<std::string, std::less<>> included_, excluded_;
+  bool uses_groups_ = false;
   Condition condition_;
+  bool has_condition_ = false;
   std::map<std::string, int, std::less<>> forced_;
   std::vector<double> allocation_weights_;
-  std::vector<std::pair<double, double>> growthbook_ranges_;
   growthbook::SeededHash growthbook_hash_;
   growthbook::SeededHash namespace_hash_;
+  growthbook::VariationTable growthbook_variations_;
 };
 
 // Why a user got the branch they got (ab_explain's reason).

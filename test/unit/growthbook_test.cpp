@@ -303,6 +303,41 @@ std::string FromHex(const std::string& hex) {
   return bytes;
 }
 
+// Routing's lookup table answers what ChooseIn computes, variation and bucket, for every
+// version (an unknown one: no variation, NaN) and ranges with gaps, overlaps, edges that
+// fall exactly on a position and edges between two positions.
+TEST(GrowthBook, VariationTableEqualsChooseIn) {
+  const std::vector<std::vector<Range>> range_sets = {
+      BucketRanges(2, 1, std::nullopt),
+      BucketRanges(3, 0.8, std::nullopt),
+      BucketRanges(3, 0.37, std::vector<double>{0.2, 0.3, 0.5}),
+      {{0.25, 0.5}, {0.5, 0.75}},
+      {{0, 0.6}, {0.4, 1}},
+      {{0.00005, 0.10005}, {0.3333, 0.3334}, {0.9999, 1}},
+      {},
+  };
+  for (int version : {1, 2, 0}) {
+    SeededHash hash("seed", version);
+    for (const auto& ranges : range_sets) {
+      VariationTable table(ranges, hash);
+      for (int i = 0; i < 20000; ++i) {
+        std::string value = "user-" + std::to_string(i);
+        Decision expected = ChooseIn(ranges, hash, value);
+        Decision actual = table.Choose(hash, value);
+        ASSERT_EQ(actual.variation, expected.variation) << version << " " << value;
+        if (std::isnan(expected.bucket)) {
+          ASSERT_TRUE(std::isnan(actual.bucket));
+        } else {
+          ASSERT_EQ(actual.bucket, expected.bucket);
+        }
+      }
+      Decision empty = table.Choose(hash, "");
+      EXPECT_EQ(empty.variation, -1);
+      EXPECT_TRUE(std::isnan(empty.bucket));
+    }
+  }
+}
+
 // The property test: every row of test/reference/growthbook_hash.tsv, written by the independent
 // Python implementation test/reference/growthbook_hash.py (random ASCII, Latin-1, CJK, emoji and
 // other astral text, empty, long and invalid UTF-8 strings, and unknown versions).
