@@ -207,7 +207,8 @@ sub check_all
 	my ($cache) = @{ sql_rows(q{
 		SELECT s.entries, s.capacity, a.size, s.hits, s.misses, s.log_lookups, s.evictions,
 		       s.hits::float8 / NULLIF(s.hits + s.misses, 0), s.queued, s.flushed, s.sync_writes,
-		       coalesce(extract(epoch FROM s.last_flush), 0)
+		       coalesce(extract(epoch FROM s.last_flush), 0), s.uncached_writes, s.overflow_writes, s.queue_bytes,
+		       s.queue_capacity_bytes
 		  FROM ab_sticky_cache_stats() s, pg_shmem_allocations a WHERE a.name = 'abtest sticky cache'}) };
 	my @names = qw(entries max_entries size_bytes hits_total misses_total log_lookups_total evictions_total);
 	$expect->("abtest_sticky_cache_$names[$_]", '', $cache->[$_]) for 0 .. $#names;
@@ -217,6 +218,10 @@ sub check_all
 	$expect->('abtest_flush_sync_writes_total', '', $cache->[10]);
 	$expect->('abtest_flush_pending_assignments', '', $cache->[8] - $cache->[9]);
 	$expect->('abtest_flush_last_timestamp_seconds', '', $cache->[11], 1e-15);
+	$expect->('abtest_flush_uncached_writes_total', '', $cache->[12]);
+	$expect->('abtest_flush_overflow_writes_total', '', $cache->[13]);
+	$expect->('abtest_flush_queue_bytes', '', $cache->[14]);
+	$expect->('abtest_flush_queue_capacity_bytes', '', $cache->[15]);
 	is($series, scalar(map { keys %$_ } @$s{ grep { /^abtest_/ } keys %$s }) - 1,
 		"$when: every series was compared (but the lag)");
 	is(join("\n", @wrong), '', "$when: $series series agree with SQL");
