@@ -199,8 +199,9 @@ Step BatchOf(Purge& purge, bool older_ended) {
 void OnTransactionEnd(XactEvent event, void*) {
   if (requested_queue < 0) return;
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) RequestPurge(requested_queue);
+  // A prepared transaction's purge is found at the worker's next start.
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_ABORT ||
-      event == XACT_EVENT_PARALLEL_ABORT)
+      event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
     requested_queue = -1;
 }
 
