@@ -72,7 +72,11 @@ $node->poll_query_until('postgres', qq{SELECT count(*) = $half FROM abtest.assig
 pass('the purge deleted the batches before a locked row, and waits at that one');
 $node->restart;
 $row_holder->quit;
-is(count_of($a_id), $half, 'after a restart in the middle of the purge, the rest is still there');
+# The shutdown ends the row holder's session before the worker stops: the worker may
+# still finish a batch or two meanwhile.
+my $left = count_of($a_id);
+note("restarted with $left rows of the deleted experiment left");
+ok($left > 0 && $left <= $half, 'after a restart in the middle of the purge, the rest is still there');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM abtest.deleted_experiments}), '1', 'and still pending');
 
 # The worker starts with the database's next sticky routing; routing and flushing of
@@ -89,7 +93,7 @@ is(count_of($a_id), '0', 'every row of the deleted experiment is gone');
 is($node->safe_psql('postgres', qq{SELECT md5(string_agg(user_id || branch || assigned_at, ',' ORDER BY user_id))
 	FROM abtest.assignments WHERE experiment_id = '$b_id' AND user_id NOT LIKE 'n%'}),
 	$b_before, 'the other experiment\'s rows are untouched');
-ok($node->log_contains(qr/abtest: purged $half rows of deleted experiment "a" from abtest.assignments/, $log_offset),
+ok($node->log_contains(qr/abtest: purged $left rows of deleted experiment "a" from abtest.assignments/, $log_offset),
 	'the server log reports the purge');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM abtest.assignments a JOIN abtest.experiments e ON e.id = a.experiment_id WHERE e.name = 'a'}),
