@@ -96,8 +96,22 @@ ROLLBACK;
 SELECT ab_set_allocation('ramp', '{"control": 50, "treatment": 50}');
 SELECT count(*) AS changed_after_rolled_back_clear FROM before_clear WHERE branch <> ab_route_user('ramp', user_id);
 
--- ab_delete_experiment removes its assignments too.
+-- ab_delete_experiment removes its assignments too: since 1.6 the flush worker purges
+-- them after the commit, in batches, while the experiment waits in
+-- abtest.deleted_experiments.
+BEGIN;
 SELECT ab_delete_experiment('ramp');
+SELECT name FROM abtest.deleted_experiments;
+COMMIT;
+DO $$
+BEGIN
+    FOR attempt IN 1 .. 600 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM abtest.assignments a
+                               WHERE NOT EXISTS (SELECT 1 FROM abtest.experiments e WHERE e.id = a.experiment_id));
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
 SELECT count(*) AS orphans FROM abtest.assignments a
  WHERE NOT EXISTS (SELECT 1 FROM abtest.experiments e WHERE e.id = a.experiment_id);
 

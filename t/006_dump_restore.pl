@@ -1,6 +1,7 @@
 # pg_dump of a database with experiments, assignments and metrics, restored into a
 # new cluster: the catalog, the log and the metrics are equal, and routing returns
-# the same branches.
+# the same branches. A purge of a deleted experiment's log that was still pending is
+# dumped too, and finishes after the restore.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -46,6 +47,21 @@ $old->poll_query_until('postgres', q{
 $old->poll_query_until('postgres', q{SELECT coalesce(sum(count), 0) = 50 FROM abtest.event_metrics})
   or die 'the flush worker did not write the event metrics';
 
+# A deleted experiment whose log is still being purged: a row locked by another
+# session holds the purge's first batch back while the dump runs.
+$old->safe_psql('postgres', q{
+	SET abtest.sticky_durability = sync;
+	SELECT ab_create_experiment('doomed', ARRAY['a', 'b']);
+	SELECT ab_start('doomed');
+	SELECT count(ab_route_user('doomed', 'd' || i)) FROM generate_series(1, 500) i;
+});
+my $doomed_id = $old->safe_psql('postgres', q{SELECT id FROM abtest.experiments WHERE name = 'doomed'});
+my $row_holder = $old->background_psql('postgres');
+$row_holder->query_safe(qq{BEGIN; SELECT user_id FROM abtest.assignments
+	WHERE experiment_id = '$doomed_id' AND user_id = 'd1' FOR UPDATE});
+$old->safe_psql('postgres', q{SELECT ab_delete_experiment('doomed')});
+my $doomed_rows = qq{SELECT count(*) FROM abtest.assignments WHERE experiment_id = '$doomed_id'};
+
 my $dump = $old->basedir . '/abtest.dump';
 $old->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $old->connstr('postgres') ], 'pg_dump');
 
@@ -53,13 +69,16 @@ my $new = AbtestNode::new_node('new');
 $new->safe_psql('postgres', 'DROP EXTENSION abtest; CREATE DATABASE restored');
 $new->command_ok([ 'pg_restore', '-d', $new->connstr('restored'), $dump ], 'pg_restore into a new cluster');
 
+is($new->safe_psql('restored', q{SELECT name FROM abtest.deleted_experiments}), 'doomed',
+	'the pending purge of a deleted experiment is restored');
+
 my $catalog = q{
 	SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', id, name, state, branches, allocation, salt,
 	                         strategy, strategy_params, excluded_groups, is_default, branch_settings), E'\n' ORDER BY name)
 	  FROM abtest.experiment_overview};
 is($new->safe_psql('restored', $catalog), $old->safe_psql('postgres', $catalog), 'the catalog is equal');
 my $log = q{SELECT md5(string_agg(format('%s|%s|%s|%s', experiment_id, user_id, branch, assigned_at), ','
-	ORDER BY experiment_id, user_id)) FROM abtest.assignments};
+	ORDER BY experiment_id, user_id)) FROM abtest.assignments WHERE experiment_id IN (SELECT id FROM abtest.experiments)};
 is($new->safe_psql('restored', $log), $old->safe_psql('postgres', $log), 'the assignment log is equal');
 is($new->safe_psql('restored', q{
 	SELECT count(*) FROM routed
@@ -75,6 +94,17 @@ is($new->safe_psql('restored', $metrics), $old->safe_psql('postgres', $metrics),
 	'the metrics are equal, percentiles included');
 my $events = q{SELECT string_agg(format('%s|%s|%s|%s', branch, event_name, count, stddev), ',') FROM ab_event_metrics('kept')};
 is($new->safe_psql('restored', $events), $old->safe_psql('postgres', $events), 'and the event metrics');
+
+# The pending purge came along, with the rows it had not deleted yet; the restored
+# database's flush worker (started by the routing above) finishes it.
+is($old->safe_psql('postgres', $doomed_rows), '500', 'the dumped database still had the deleted experiment\'s rows');
+$row_holder->quit;
+is($new->safe_psql('restored', q{SELECT count(*) FROM abtest.experiments WHERE name = 'doomed'}), '0',
+	'the deleted experiment is not restored');
+$new->poll_query_until('restored', qq{
+	SELECT ($doomed_rows) = 0 AND NOT EXISTS (SELECT FROM abtest.deleted_experiments)})
+  or die 'the restored pending purge did not finish';
+pass('the pending purge is restored and finishes');
 
 my $outcomes = q{
 	SELECT string_agg(format('%s|%s|%s|%s', name, source, numerator, attached_to), E'\n' ORDER BY name)

@@ -1,5 +1,5 @@
 # The upgrade path: install version 1.0, fill it (experiments, sticky assignments,
-# metrics, a grant), ALTER EXTENSION abtest UPDATE through 1.1, 1.2, 1.3 and 1.4 to 1.5, and find
+# metrics, a grant), ALTER EXTENSION abtest UPDATE through 1.1, 1.2, 1.3, 1.4 and 1.5 to 1.6, and find
 # everything as it was. The library of this build works with the 1.0 catalog too.
 use strict;
 use warnings;
@@ -45,6 +45,21 @@ $node->poll_query_until('postgres', q{
 	   AND (SELECT coalesce(sum(query_count), 0) FROM abtest.branch_metrics) = 500})
   or die 'the flush worker did not write assignments and metrics';
 
+# A 1.0 catalog has no abtest.deleted_experiments: ab_delete_experiment deletes the
+# experiment's log rows itself, before it returns, as before 1.6.
+$node->safe_psql('postgres', q{
+	SET abtest.sticky_durability = sync;
+	SELECT ab_create_experiment('gone', ARRAY['control', 'treatment']);
+	SELECT ab_start('gone');
+	SELECT count(ab_route_user('gone', 'g' || g)) FROM generate_series(1, 300) g;
+});
+my $gone_id = $node->safe_psql('postgres', q{SELECT id FROM abtest.experiments WHERE name = 'gone'});
+like($node->safe_psql('postgres', qq{
+	SELECT ab_delete_experiment('gone');
+	SELECT count(*) || ' ' || (to_regclass('abtest.deleted_experiments') IS NULL)
+	  FROM abtest.assignments WHERE experiment_id = '$gone_id'}),
+	qr/^\s*0 true$/, 'on a 1.0 catalog the delete removes the log rows at once');
+
 my $state = q{
 	SELECT (SELECT string_agg(name || ':' || state, ',' ORDER BY name) FROM abtest.experiments) || ' | ' ||
 	       (SELECT count(*) FROM abtest.assignments) || ' | ' ||
@@ -54,8 +69,8 @@ my $state = q{
 my $before = $node->safe_psql('postgres', $state);
 
 $node->safe_psql('postgres', 'ALTER EXTENSION abtest UPDATE');
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.5',
-	'updated to 1.5');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.6',
+	'updated to 1.6');
 is($node->safe_psql('postgres', $state), $before, 'experiments, assignments and metrics are unchanged');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM routed WHERE ab_route_user('up', user_id) <> branch}),
 	'0', 'every user keeps their branch');
@@ -107,6 +122,31 @@ is($node->safe_psql('postgres', q{
 	SELECT 'abtest.query_metrics'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'abtest'}),
 	'0 t', 'the update creates abtest.query_metrics, registered for pg_dump');
 
+# 1.6: a deleted experiment's log is purged by the flush worker after the commit; the
+# pending purges have their table, dumped with the catalog and readable by its owner only.
+is($node->safe_psql('postgres', q{
+	SELECT ('abtest.deleted_experiments'::regclass::oid = ANY (extconfig)) || ' ' ||
+	       has_table_privilege('public', 'abtest.deleted_experiments', 'SELECT')
+	  FROM pg_extension WHERE extname = 'abtest'}),
+	'true false', 'the update creates abtest.deleted_experiments, registered for pg_dump');
+$node->safe_psql('postgres', q{
+	SET abtest.sticky_durability = sync;
+	SELECT ab_create_experiment('later_gone', ARRAY['control', 'treatment']);
+	SELECT ab_start('later_gone');
+	SELECT count(ab_route_user('later_gone', 'g' || g)) FROM generate_series(1, 300) g;
+});
+my $later_id = $node->safe_psql('postgres', q{SELECT id FROM abtest.experiments WHERE name = 'later_gone'});
+like($node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT ab_delete_experiment('later_gone');
+	SELECT name FROM abtest.deleted_experiments;
+	COMMIT;}), qr/^\s*later_gone$/, 'on 1.6 the delete records the purge');
+$node->poll_query_until('postgres', qq{
+	SELECT NOT EXISTS (SELECT FROM abtest.assignments WHERE experiment_id = '$later_id')
+	   AND NOT EXISTS (SELECT FROM abtest.deleted_experiments)})
+  or die 'the flush worker did not purge the deleted experiment\'s log';
+pass('and the flush worker purges its log');
+
 # The outcome analysis of 1.3 reads the log that 1.0 wrote.
 $node->safe_psql('postgres', q{
 	CREATE TABLE visits AS SELECT user_id, now() AS at FROM routed WHERE user_id LIKE 'u1%';
@@ -122,8 +162,8 @@ is($node->safe_psql('postgres', $state), $before, 'and after a restart');
 # A fresh install gets the default version through the same path.
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION abtest');
-is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.5',
-	'a new install is at 1.5');
+is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'abtest'}), '1.6',
+	'a new install is at 1.6');
 is($node->safe_psql('fresh', q{SELECT obj_description('abtest.metrics'::regclass) IS NOT NULL}), 't',
 	'with the 1.3 catalog');
 

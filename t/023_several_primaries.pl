@@ -158,6 +158,12 @@ propagates('a new experiment', q{SELECT ab_create_experiment('late', ARRAY['a', 
 propagates('a deleted experiment', q{SELECT ab_delete_experiment('banner')}, 'banner');
 like($session{second}->query_safe(q{SELECT fingerprint('{banner}', 1)}), qr/^42704 /,
 	'the session that routed it no longer knows it');
+# The pending purge of its log (catalog 1.6) is the control's own, not published: the
+# delete a subscriber applies records none (README: clear its log there first).
+$control->poll_query_until('postgres', q{SELECT NOT EXISTS (SELECT FROM abtest.deleted_experiments)})
+  or die 'the control did not finish the purge of the deleted experiment';
+is($second->safe_psql('postgres', q{SELECT count(*) FROM abtest.deleted_experiments}), '0',
+	'the subscriber\'s applied delete records no purge');
 
 # Each primary keeps its own assignment log and counters.
 for my $node ($control, $second)

@@ -110,6 +110,9 @@ static_assert(MAXALIGN(sizeof(IndexTupleData) + sizeof(pg_uuid_t) + VARHDRSZ + k
                                  MAXALIGN(sizeof(BTPageOpaqueData))) / 3),
               "kMaxUserIdBytes must fit a btree entry of abtest.assignments (BTMaxItemSize)");
 constexpr const char* kDeleteAssignments = "DELETE FROM abtest.assignments WHERE experiment_id = $1::uuid";
+constexpr const char* kRecordDeletion =
+    "INSERT INTO abtest.deleted_experiments (experiment_id, name) VALUES ($1::uuid, $2) "
+    "ON CONFLICT (experiment_id) DO NOTHING";
 constexpr const char* kDeleteUserAssignments = "DELETE FROM abtest.assignments WHERE user_id = $1";
 
 // The role the catalog's statements run as: the owner of schema abtest (who created
@@ -376,6 +379,14 @@ std::string LogAssignment(const std::string& experiment_id, std::string_view use
 }
 
 void DeleteAssignments(const std::string& experiment_id) { QueryAsOwner(kDeleteAssignments, {experiment_id.c_str()}); }
+
+bool HasDeletedExperimentsCatalog() {
+  return PgCall([] { return OidIsValid(AbtestRelation("deleted_experiments")); });
+}
+
+void RecordDeletion(const std::string& experiment_id, const std::string& name) {
+  QueryAsOwner(kRecordDeletion, {experiment_id.c_str(), name.c_str()});
+}
 
 void LockAssignmentsForWrite() { QueryAsOwner("LOCK TABLE abtest.assignments IN ROW EXCLUSIVE MODE", {}); }
 

@@ -54,6 +54,11 @@ void WriteAssignmentBatch(char* batch, Size bytes);
 std::string LogAssignment(const std::string& experiment_id, std::string_view user_id, const std::string& branch,
                           bool reassign);
 void DeleteAssignments(const std::string& experiment_id);
+// Whether the installed SQL has abtest.deleted_experiments (1.6): a deleted experiment's
+// log is then purged by the flush worker (log_purge.hpp) rather than deleted at once.
+bool HasDeletedExperimentsCatalog();
+// Records a deleted experiment whose log rows the flush worker is to purge (1.6).
+void RecordDeletion(const std::string& experiment_id, const std::string& name);
 // Taken before a clear forgets anything: waits out a flush in flight (see flush_worker.cpp).
 void LockAssignmentsForClear();
 void DeleteUserAssignments(const std::string& user_id);

@@ -46,6 +46,7 @@ struct Queue {
   TimestampTz starting_since;
   TimestampTz retry_after; // a registration failed: not before then (no free worker slot)
   bool wants_worker;       // a registration failed: a running worker of another database yields
+  bool purge_requested;    // abtest.deleted_experiments may hold a purge to do (log_purge.hpp)
   pid_t worker_pid;        // 0: none
   Latch* worker_latch;
   std::int32_t first_chunk;  // read from (the oldest records), -1: none
@@ -156,7 +157,7 @@ bool ReclaimableLocked(const Queue& queue, bool database_exists) {
   if (queue.worker_pid != 0 || queue.worker_starting) return false;
   if (!database_exists) return true;  // dropped: what it still holds is garbage
   return !InRecovery() && queue.appended == queue.taken && !metrics::IsDirtyAt(static_cast<int>(&queue - area->queues)) &&
-         CountDBBackends(queue.database) == 0 && !WarmStartPending(queue.database);
+         CountDBBackends(queue.database) == 0 && !WarmStartPending(queue.database) && !queue.purge_requested;
 }
 
 // Hands queue `index` from its database to this one. Called with claim_lock held
@@ -169,6 +170,7 @@ void ReassignLocked(int index) {
   queue.database = MyDatabaseId;
   queue.worker_starting = false;
   queue.wants_worker = false;
+  queue.purge_requested = false;
   queue.retry_after = 0;
   LWLockRelease(queue.lock);
   // Its counters were written (it was not dirty) or it was dropped: a later use
@@ -310,6 +312,7 @@ void AssignmentQueueShmemInit() {
     queue.starting_since = 0;
     queue.retry_after = 0;
     queue.wants_worker = false;
+    queue.purge_requested = false;
     queue.worker_pid = 0;
     queue.worker_latch = nullptr;
     queue.first_chunk = queue.last_chunk = -1;
@@ -339,6 +342,24 @@ void WakeFlushWorker(int index) {
   EnsureWorkerLocked(queue);
   WakeWorkerLocked(queue);
   LWLockRelease(queue.lock);
+}
+
+void RequestPurge(int index) {
+  Queue& queue = area->queues[index];
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  queue.purge_requested = true;
+  EnsureWorkerLocked(queue, true);
+  WakeWorkerLocked(queue);
+  LWLockRelease(queue.lock);
+}
+
+bool TakePurgeRequest(int index) {
+  Queue& queue = area->queues[index];
+  LWLockAcquire(queue.lock, LW_EXCLUSIVE);
+  bool requested = queue.purge_requested;
+  queue.purge_requested = false;
+  LWLockRelease(queue.lock);
+  return requested;
 }
 
 Size RecordLength(std::size_t user_length) { return TYPEALIGN(8, sizeof(QueuedAssignment) + user_length); }
@@ -531,7 +552,7 @@ std::vector<Oid> DatabasesWaitingForWorker() {
     LWLockAcquire(queue.lock, LW_SHARED);
     Oid database = queue.database;
     bool work = database != InvalidOid && queue.worker_pid == 0 && !queue.worker_starting &&
-                (queue.appended != queue.taken || metrics::IsDirtyAt(i));
+                (queue.appended != queue.taken || metrics::IsDirtyAt(i) || queue.purge_requested);
     LWLockRelease(queue.lock);
     if (work) waiting.push_back(database);
   }
@@ -553,7 +574,8 @@ void StartWorkerFor(Oid database) {
 bool DetachWorkerIfIdle(int index) {
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
-  bool idle = queue.appended == queue.taken && !metrics::IsDirtyAt(index) && !WarmStartPending(queue.database);
+  bool idle = queue.appended == queue.taken && !metrics::IsDirtyAt(index) && !WarmStartPending(queue.database) &&
+              !queue.purge_requested;
   if (idle) {
     queue.worker_pid = 0;
     queue.worker_latch = nullptr;

@@ -88,6 +88,13 @@ void RequestFlushWorker(int queue, bool quiet = false);
 // start to do (warm_start.hpp).
 void WakeFlushWorker(int queue);
 
+// A purge of deleted experiments' log rows may be waiting (log_purge.hpp): set by a
+// committed ab_delete_experiment (which starts or wakes the worker) and at a worker's
+// start, taken by the worker, which reads abtest.deleted_experiments only then. While
+// set, the worker does not leave and the launcher starts one.
+void RequestPurge(int queue);
+bool TakePurgeRequest(int queue);
+
 // Marks every queued record of this database for `user` as forgotten.
 void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);
 
@@ -121,7 +128,7 @@ void YieldWorker(int queue);
 // for a flush worker that does not run, and starting one (quietly).
 std::vector<Oid> DatabasesWaitingForWorker();
 void StartWorkerFor(Oid database);
-// Detaches the worker if the queue is empty and no metrics wait, under the queue's lock, so that a record
+// Detaches the worker if the queue is empty, no metrics wait and no purge is requested, under the queue's lock, so that a record
 // appended later finds no worker and starts one: nothing is ever stranded.
 bool DetachWorkerIfIdle(int queue);
 

@@ -18,6 +18,7 @@
 #include "glue/shmem/shared_state.hpp"
 #include "glue/sticky.hpp"
 #include "glue/shmem/sticky_cache.hpp"
+#include "glue/worker/log_purge.hpp"
 
 namespace abtest::glue {
 namespace {
@@ -160,13 +161,25 @@ ABTEST_SQL_FUNCTION(ab_set_state) {
   PG_RETURN_VOID();
 }
 
+// Since catalog 1.6 the experiment's log rows are purged after the commit by the flush
+// worker, in short batches (log_purge.hpp): the call neither deletes them nor locks
+// abtest.assignments against flushes. A flush in flight, or a queued record taken
+// before the slot is released, may still write a row of it; the purge waits for them.
+// An older catalog deletes them here, as before, under the lock that orders the
+// delete after a flush in flight.
 ABTEST_SQL_FUNCTION(ab_delete_experiment) {
   RequirePreloaded();
   std::string name = TextArg(fcinfo, 0, "experiment name");
-  catalog::LockAssignmentsForClear();
+  bool deferred = catalog::HasDeletedExperimentsCatalog();
+  if (!deferred) catalog::LockAssignmentsForClear();
   metrics::LockForClear();
   std::string id = catalog::Delete(name);  // its metrics rows go with it (ON DELETE CASCADE)
-  catalog::DeleteAssignments(id);
+  if (deferred) {
+    catalog::RecordDeletion(id, name);
+    log_purge::RequestAtCommit();
+  } else {
+    catalog::DeleteAssignments(id);
+  }
   ReleaseSlot(id);  // its cached and queued assignments die with the slot
   metrics::RemoveAtCommit(UuidFromText(id));
   PG_RETURN_VOID();

@@ -3,8 +3,11 @@
 // counters to abtest.branch_metrics, abtest.event_metrics and abtest.query_metrics
 // (in one transaction), at least every
 // abtest.flush_interval, and everything when it is told to stop (a clean shutdown);
-// it leaves when a write has emptied its queue and no counter changed since, or
-// after a few writes when another database waits for a background worker slot.
+// it loads logs into the sticky cache after a restart (warm_start.hpp) and purges the
+// logs of deleted experiments (log_purge.hpp);
+// it leaves when a write has emptied its queue, no counter changed since and no purge
+// is in hand, or after a few writes when another database waits for a background
+// worker slot.
 //
 // It runs no C++ object with a destructor: its errors are PostgreSQL's, recovered
 // like pg_cron's worker does, with a sigsetjmp at the top of the loop.
@@ -18,6 +21,7 @@
 #include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/shmem/sticky_cache.hpp"
+#include "glue/worker/log_purge.hpp"
 #include "glue/worker/query_persistence.hpp"
 #include "glue/worker/warm_start.hpp"
 
@@ -127,6 +131,35 @@ void WarmStart(int queue, char* batch) {
   }
 }
 
+// Purges the logs of deleted experiments (log_purge.hpp), a batch per transaction,
+// flushing the queue between batches, for at most a flush interval per round so that
+// metrics and warm starts take their turn. Returns whether more is to do at once.
+bool PurgeDeletedLogs(int queue, char* batch) {
+  if (TakePurgeRequest(queue)) {  // else no query: nothing was deleted
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    log_purge::ReadRequests();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  if (!log_purge::Pending()) return false;
+  TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), flush_interval_ms);
+  log_purge::Step step;
+  do {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    pgstat_report_activity(STATE_RUNNING, "abtest: purging the assignment log of deleted experiments");
+    step = log_purge::PurgeBatch();
+    SPI_finish();
+    CommitTransactionCommand();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    FlushAll(queue, batch);
+    CHECK_FOR_INTERRUPTS();
+  } while (step == log_purge::Step::kMore && !stop_requested && GetCurrentTimestamp() < until);
+  return step == log_purge::Step::kMore;
+}
+
 // Set while the metrics are being written: an error puts the dirty flag back.
 volatile bool writing_metrics = false;
 
@@ -169,6 +202,7 @@ void abtest_flush_worker_main(Datum main_arg) {
 
   int queue = QueueOfDatabase(database);
   if (queue < 0 || !AttachWorker(queue)) proc_exit(0);
+  RequestPurge(queue);  // a purge left by a restart or a restored dump resumes
   ResetLatch(MyLatch);  // set during startup: the first wait must collect a whole interval
   char* batch = static_cast<char*>(MemoryContextAlloc(TopMemoryContext, kBatchBytes));
   MemoryContext loop_context = AllocSetContextCreate(TopMemoryContext, "abtest flush", ALLOCSET_DEFAULT_SIZES);
@@ -193,16 +227,18 @@ void abtest_flush_worker_main(Datum main_arg) {
       metrics::SetDirty(database);  // written next time
     }
     warm_start::Abandon();  // an unfinished load is requested again
+    log_purge::Abandon(queue);  // and a purge
     if (stop_requested) proc_exit(1);
     pg_usleep(1000000L);
   }
   PG_exception_stack = &local_sigjmp_buf;
 
   int writes = 0;
+  bool purging = false;
   // Collect for one interval (or until a queue half full wakes us), write, and leave
   // once a write has emptied the queue.
   while (!stop_requested) {
-    if (!WarmStartPending(database)) {  // a warm start does not wait for the interval
+    if (!WarmStartPending(database) && !purging) {  // a warm start or a purge does not wait for the interval
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, flush_interval_ms, PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
     }
@@ -219,12 +255,14 @@ void abtest_flush_worker_main(Datum main_arg) {
       AutoComplete(database);
     }
     WarmStart(queue, batch);
-    if (DetachWorkerIfIdle(queue)) proc_exit(0);
+    purging = PurgeDeletedLogs(queue, batch);
+    if (!log_purge::Pending() && DetachWorkerIfIdle(queue)) proc_exit(0);
     // Another database waits for a background worker slot: after a few writes this
     // one hands its slot over (it has just written everything) and its database
     // starts a new worker later.
     constexpr int kWritesBeforeYielding = 3;
     if (++writes >= kWritesBeforeYielding && WorkerShouldYield(queue)) {
+      if (log_purge::Pending()) RequestPurge(queue);  // the next worker reads the table again
       YieldWorker(queue);
       proc_exit(0);
     }
