@@ -141,6 +141,9 @@ void OnTransactionEnd(XactEvent event, void*) {
   } catch (...) {
   }
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
+      event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+    PublishCounts();  // atomic adds only: cannot raise
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
       event == XACT_EVENT_PARALLEL_ABORT)
     pending.clear();
 }
@@ -244,6 +247,7 @@ StickyKey KeyOf(int slot, std::uint32_t epoch, std::string_view user_id) {
 }
 
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) {
+  RegisterCallbacks();  // the transaction's end publishes the hits and misses counted here
   int slot = AcquireSlot(experiment);
   StickyKey key = KeyFor(slot, user_id);
   key_of_this_call = KeyOfThisCall{user_id.data(), user_id.size(), key};

@@ -397,6 +397,7 @@ void StickyForget(const StickyKey& key) {
 }
 
 StickyStats ReadStickyStats() {
+  PublishCounts();
   return StickyStats{Sum(kEntries),       cache->set_count * kWays,
                      Sum(kHits),          Sum(kMisses),
                      Sum(kLogLookups),    Sum(kEvictions),
@@ -405,8 +406,28 @@ StickyStats ReadStickyStats() {
                      Sum(kOverflowWrites), static_cast<TimestampTz>(pg_atomic_read_u64(&cache->last_flush))};
 }
 
-void CountHit() { Add(kHits, 1); }
-void CountMiss() { Add(kMisses, 1); }
+// Every sticky routing call counts a hit or a miss. An atomic add to shared memory is a
+// full barrier on x86, which keeps the next call's work from overlapping this one's
+// memory read: 20-30 ns of a returning user's ~500 (A/B of 1M returning users). So they
+// are added up here and published every kPublishEvery calls, at the end of every
+// transaction and before this backend reads the statistics.
+constexpr std::int64_t kPublishEvery = 1024;
+std::int64_t unpublished_hits = 0;
+std::int64_t unpublished_misses = 0;
+
+void PublishCounts() {
+  if (unpublished_hits != 0) Add(kHits, unpublished_hits);
+  if (unpublished_misses != 0) Add(kMisses, unpublished_misses);
+  unpublished_hits = unpublished_misses = 0;
+}
+
+void CountHit() {
+  if (++unpublished_hits == kPublishEvery) PublishCounts();
+}
+
+void CountMiss() {
+  if (++unpublished_misses == kPublishEvery) PublishCounts();
+}
 void CountLogLookup() { Add(kLogLookups, 1); }
 void CountQueued() { Add(kQueued, 1); }
 void CountSyncWrite() { Add(kSyncWrites, 1); }

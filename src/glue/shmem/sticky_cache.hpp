@@ -85,9 +85,12 @@ struct StickyStats {
   TimestampTz last_flush;         // 0: never
 };
 
-StickyStats ReadStickyStats();
+StickyStats ReadStickyStats();  // this backend's hits and misses published first
+// A lookup's hit or miss, added up in this backend and published every 1,024 calls and
+// by PublishCounts, which the end of every transaction calls (sticky.cpp).
 void CountHit();
 void CountMiss();
+void PublishCounts();
 void CountLogLookup();
 void CountQueued();
 void CountSyncWrite();
