@@ -49,13 +49,7 @@ $old->poll_query_until('postgres', q{SELECT coalesce(sum(count), 0) = 50 FROM ab
 
 # A deleted experiment whose log is still being purged: a row locked by another
 # session holds the purge's first batch back while the dump runs.
-$old->safe_psql('postgres', q{
-	SET abtest.sticky_durability = sync;
-	SELECT ab_create_experiment('doomed', ARRAY['a', 'b']);
-	SELECT ab_start('doomed');
-	SELECT count(ab_route_user('doomed', 'd' || i)) FROM generate_series(1, 500) i;
-});
-my $doomed_id = $old->safe_psql('postgres', q{SELECT id FROM abtest.experiments WHERE name = 'doomed'});
+my $doomed_id = AbtestNode::logged_experiment($old, 'doomed', [qw(a b)], 'd', 500);
 my $row_holder = $old->background_psql('postgres');
 $row_holder->query_safe(qq{BEGIN; SELECT user_id FROM abtest.assignments
 	WHERE experiment_id = '$doomed_id' AND user_id = 'd1' FOR UPDATE});

@@ -8,6 +8,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use lib $FindBin::RealBin;
+use AbtestNode;
 
 my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
@@ -47,13 +48,7 @@ $node->poll_query_until('postgres', q{
 
 # A 1.0 catalog has no abtest.deleted_experiments: ab_delete_experiment deletes the
 # experiment's log rows itself, before it returns, as before 1.6.
-$node->safe_psql('postgres', q{
-	SET abtest.sticky_durability = sync;
-	SELECT ab_create_experiment('gone', ARRAY['control', 'treatment']);
-	SELECT ab_start('gone');
-	SELECT count(ab_route_user('gone', 'g' || g)) FROM generate_series(1, 300) g;
-});
-my $gone_id = $node->safe_psql('postgres', q{SELECT id FROM abtest.experiments WHERE name = 'gone'});
+my $gone_id = AbtestNode::logged_experiment($node, 'gone', [qw(control treatment)], 'g', 300);
 like($node->safe_psql('postgres', qq{
 	SELECT ab_delete_experiment('gone');
 	SELECT count(*) || ' ' || (to_regclass('abtest.deleted_experiments') IS NULL)
@@ -129,13 +124,7 @@ is($node->safe_psql('postgres', q{
 	       has_table_privilege('public', 'abtest.deleted_experiments', 'SELECT')
 	  FROM pg_extension WHERE extname = 'abtest'}),
 	'true false', 'the update creates abtest.deleted_experiments, registered for pg_dump');
-$node->safe_psql('postgres', q{
-	SET abtest.sticky_durability = sync;
-	SELECT ab_create_experiment('later_gone', ARRAY['control', 'treatment']);
-	SELECT ab_start('later_gone');
-	SELECT count(ab_route_user('later_gone', 'g' || g)) FROM generate_series(1, 300) g;
-});
-my $later_id = $node->safe_psql('postgres', q{SELECT id FROM abtest.experiments WHERE name = 'later_gone'});
+my $later_id = AbtestNode::logged_experiment($node, 'later_gone', [qw(control treatment)], 'g', 300);
 like($node->safe_psql('postgres', q{
 	BEGIN;
 	SELECT ab_delete_experiment('later_gone');

@@ -1,9 +1,9 @@
 #include "core/growthbook.hpp"
 
-#include "core/experiment.hpp"
-
 #include <limits>
 #include <string>
+
+#include "core/experiment.hpp"
 
 namespace abtest::growthbook {
 namespace {
