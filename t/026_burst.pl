@@ -14,7 +14,7 @@ use AbtestNode;
 
 my $users = 30000;
 my $node = AbtestNode::new_node('burst',
-	conf => "abtest.assignment_queue_size = '128kB'\nabtest.sticky_cache_size = 4096\nabtest.flush_interval = '500ms'\n");
+	conf => "abtest.assignment_queue_size = '128kB'\nabtest.sticky_cache_size = 16384\nabtest.flush_interval = '500ms'\n");
 $node->safe_psql('postgres', q{
 	SELECT ab_create_experiment('burst', ARRAY['control', 'treatment']);
 	SELECT ab_set_assignment('burst', 'round_robin');

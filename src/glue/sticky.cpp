@@ -66,9 +66,7 @@ struct OverflowBatch {
 OverflowBatch overflow;
 constexpr int kOverflowRecords = 4096;
 
-StickyKey KeyOfRecord(const QueuedAssignment& record) {
-  return StickyKey{record.slot, record.epoch, record.user_high, record.user_low};
-}
+StickyKey KeyOfRecord(const QueuedAssignment& record) { return KeyOf(record.slot, record.epoch, record.user()); }
 
 template <typename Visit>
 void ForEachOverflowRecord(Visit&& visit) {
@@ -95,13 +93,11 @@ void WriteOverflow() {
   overflow.records = 0;
 }
 
-void AddToOverflow(const StickyKey& key, const pg_uuid_t& experiment, int branch, bool reassigned,
-                   std::string_view user_id) {
-  Size length = RecordLength(user_id.size());
+void AddToOverflow(const StickyKey& key, int branch, bool reassigned, std::string_view user_id) {
   std::size_t at = overflow.bytes.size();
-  overflow.bytes.resize(at + length);
-  FillRecord(reinterpret_cast<QueuedAssignment*>(overflow.bytes.data() + at), length, key, experiment, branch,
-             GetCurrentTimestamp(), reassigned, user_id);
+  overflow.bytes.resize(at + RecordLength(user_id.size()));
+  FillRecord(reinterpret_cast<QueuedAssignment*>(overflow.bytes.data() + at), key, branch, GetCurrentTimestamp(),
+             reassigned, user_id);
   ++overflow.records;
   if (overflow.records >= kOverflowRecords) WriteOverflow();
 }
@@ -110,10 +106,10 @@ void AddToOverflow(const StickyKey& key, const pg_uuid_t& experiment, int branch
 void SaveOverflowAtAbort() noexcept {
   try {
     ForEachOverflowRecord([](QueuedAssignment& record) {
-      std::string_view user(reinterpret_cast<const char*>(&record + 1), record.user_length);
-      if (Enqueue(KeyOfRecord(record), record.experiment, record.branch, record.assigned_at, record.reassigned, user,
-                  true) != EnqueueResult::kQueued)
-        StickyMarkPersisted(KeyOfRecord(record));
+      StickyKey key = KeyOfRecord(record);
+      if (Enqueue(key, record.branch, record.assigned_at, record.reassigned, record.user(), true) !=
+          EnqueueResult::kQueued)
+        StickyMarkPersisted(key);
     });
   } catch (...) {
   }
@@ -187,17 +183,6 @@ StickyKey TakeKeyOfThisCall(int slot, std::string_view user_id) {
       left.key.epoch == SlotEpoch(slot))
     return left.key;
   return KeyFor(slot, user_id);
-}
-
-// The experiment's id as uuid bytes, parsed once per experiment rather than per call.
-const pg_uuid_t& ExperimentUuid(const CompiledExperiment& experiment) {
-  static std::string parsed_id;
-  static pg_uuid_t parsed;
-  if (experiment.model().id != parsed_id) {
-    parsed = UuidFromText(experiment.model().id);
-    parsed_id = experiment.model().id;
-  }
-  return parsed;
 }
 
 // The slot's log state for `epoch` (the key's), checked against the table when
@@ -301,15 +286,14 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
       break;
   }
   if (sync) return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
-  EnqueueResult queued =
-      Enqueue(key, ExperimentUuid(experiment), branch, GetCurrentTimestamp(), stored.replaced, user_id);
+  EnqueueResult queued = Enqueue(key, branch, GetCurrentTimestamp(), stored.replaced, user_id);
   if (queued == EnqueueResult::kQueued) {
     CountQueued();
     return branch;
   }
   if (queued == EnqueueResult::kFull) {  // a burst: into this backend's own batch
     RegisterCallbacks();
-    AddToOverflow(key, ExperimentUuid(experiment), branch, stored.replaced, user_id);
+    AddToOverflow(key, branch, stored.replaced, user_id);
     return branch;
   }
   // No queue (a user id too long to queue, or no database slot): write it now.
@@ -332,7 +316,7 @@ void ForgetUser(const std::string& user_id) {
   catalog::DeleteUserAssignments(user_id);
   XXH128_hash_t hash = UserHash128(user_id);
   ForgetCachedUser(hash);
-  ForgetQueuedUser(hash.high64, hash.low64);
+  ForgetQueuedUser(user_id);
   pending.users.push_back(hash);
 }
 

@@ -1,5 +1,7 @@
 #include "glue/catalog/assignment_batch.hpp"
 
+#include <deque>
+
 #include "glue/shmem/shared_state.hpp"
 
 extern "C" {
@@ -29,11 +31,36 @@ constexpr const char* kInsertSql = ABTEST_BATCH_ROWS "ON CONFLICT (experiment_id
 constexpr const char* kReassignSql = ABTEST_BATCH_ROWS
     "ON CONFLICT (experiment_id, user_id) DO UPDATE SET branch = excluded.branch, assigned_at = excluded.assigned_at";
 
-// Whether the record is still to be written: not forgotten, its experiment not cleared.
-bool Live(const QueuedAssignment* record) { return !record->forgotten && SlotEpoch(record->slot) == record->epoch; }
+// The experiments of a batch's slots, each looked up once (a batch holds few).
+class BatchExperiments {
+ public:
+  // The record's experiment, or nullptr when it is not to be written: forgotten, or
+  // its experiment cleared or deleted since it was queued.
+  const pg_uuid_t* Of(const QueuedAssignment& record) {
+    if (record.forgotten) return nullptr;
+    for (const Known& known : known_)
+      if (known.slot == record.slot && known.epoch == record.epoch) return known.live ? &known.experiment : nullptr;
+    Known known{record.slot, record.epoch, false, {}};
+    known.live = SlotExperimentAt(record.slot, record.epoch, &known.experiment);
+    known_.push_back(known);
+    return known.live ? &known_.back().experiment : nullptr;
+  }
+
+ private:
+  struct Known {
+    std::int32_t slot;
+    std::uint32_t epoch;
+    bool live;
+    pg_uuid_t experiment;
+  };
+  std::deque<Known> known_;  // stable addresses: the arrays point into it
+};
 
 void WriteKind(char* batch, Size bytes, bool reassigned) {
-  auto wanted = [reassigned](const QueuedAssignment& record) { return record.reassigned == reassigned && Live(&record); };
+  BatchExperiments experiment_of;
+  auto wanted = [&](const QueuedAssignment& record) {
+    return record.reassigned == reassigned && experiment_of.Of(record) != nullptr;
+  };
   int count = 0;
   ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) { count += wanted(record); });
   if (count == 0) return;
@@ -45,9 +72,8 @@ void WriteKind(char* batch, Size bytes, bool reassigned) {
   int i = 0;
   ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) {
     if (!wanted(record)) return;
-    experiments[i] = UUIDPGetDatum(&record.experiment);
-    users[i] = PointerGetDatum(
-        cstring_to_text_with_len(reinterpret_cast<char*>(&record + 1), static_cast<int>(record.user_length)));
+    experiments[i] = UUIDPGetDatum(const_cast<pg_uuid_t*>(experiment_of.Of(record)));
+    users[i] = PointerGetDatum(cstring_to_text_with_len(record.user_id, static_cast<int>(record.user_length)));
     positions[i] = Int32GetDatum(record.branch);
     times[i] = TimestampTzGetDatum(record.assigned_at);
     ++i;

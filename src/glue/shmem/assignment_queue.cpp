@@ -147,7 +147,7 @@ void ForEachRecordLocked(Queue& queue, Visit&& visit) {
     for (std::uint32_t at = offset; at < ChunkAt(chunk).used;) {
       auto* record = reinterpret_cast<QueuedAssignment*>(ChunkData(chunk) + at);
       if (!visit(*record)) return;
-      at += record->length;
+      at += static_cast<std::uint32_t>(record->length());
     }
 }
 
@@ -362,27 +362,20 @@ bool TakePurgeRequest(int index) {
   return requested;
 }
 
-Size RecordLength(std::size_t user_length) { return TYPEALIGN(8, sizeof(QueuedAssignment) + user_length); }
-
-void FillRecord(QueuedAssignment* record, Size length, const StickyKey& key, const pg_uuid_t& experiment, int branch,
-                TimestampTz assigned_at, bool reassigned, std::string_view user_id) {
-  record->length = static_cast<std::uint32_t>(length);
+void FillRecord(QueuedAssignment* record, const StickyKey& key, int branch, TimestampTz assigned_at, bool reassigned,
+                std::string_view user_id) {
+  record->assigned_at = assigned_at;
   record->slot = key.slot;
   record->epoch = key.epoch;
-  record->branch = static_cast<std::int16_t>(branch);
+  record->user_length = static_cast<std::uint16_t>(user_id.size());
+  record->branch = static_cast<std::int8_t>(branch);
   record->reassigned = reassigned;
   record->forgotten = 0;
-  record->user_high = key.user_high;
-  record->user_low = key.user_low;
-  record->assigned_at = assigned_at;
-  record->experiment = experiment;
-  record->user_length = static_cast<std::uint32_t>(user_id.size());
-  record->reserved = 0;
-  memcpy(reinterpret_cast<char*>(record + 1), user_id.data(), user_id.size());
+  memcpy(record->user_id, user_id.data(), user_id.size());
 }
 
-EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
-                      bool reassigned, std::string_view user_id, bool quiet) {
+EnqueueResult Enqueue(const StickyKey& key, int branch, TimestampTz assigned_at, bool reassigned,
+                      std::string_view user_id, bool quiet) {
   if (user_id.size() > kMaxQueuedUserId) return EnqueueResult::kNoQueue;
   int index = ClaimDatabaseQueue();
   if (index < 0) return EnqueueResult::kNoQueue;
@@ -413,8 +406,8 @@ EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int bra
     return EnqueueResult::kFull;
   }
   Chunk& chunk = ChunkAt(queue.last_chunk);
-  FillRecord(reinterpret_cast<QueuedAssignment*>(ChunkData(queue.last_chunk) + chunk.used), length, key, experiment,
-             branch, assigned_at, reassigned, user_id);
+  FillRecord(reinterpret_cast<QueuedAssignment*>(ChunkData(queue.last_chunk) + chunk.used), key, branch, assigned_at,
+             reassigned, user_id);
   chunk.used += static_cast<std::uint32_t>(length);
   queue.appended += length;
   // Wake the worker early when the pool runs low, rather than at its interval.
@@ -425,13 +418,13 @@ EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int bra
   return EnqueueResult::kQueued;
 }
 
-void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low) {
+void ForgetQueuedUser(std::string_view user_id) {
   int index = QueueOfDatabase(MyDatabaseId);
   if (index < 0) return;
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
   ForEachRecordLocked(queue, [&](QueuedAssignment& record) {
-    if (record.user_high == user_high && record.user_low == user_low) record.forgotten = 1;
+    if (record.user() == user_id) record.forgotten = 1;
     return true;
   });
   LWLockRelease(queue.lock);
@@ -501,11 +494,12 @@ Size TakeBatch(int index, char* buffer, Size capacity) {
     Chunk& chunk = ChunkAt(queue.first_chunk);
     if (queue.read_offset < chunk.used) {
       auto* record = reinterpret_cast<QueuedAssignment*>(ChunkData(queue.first_chunk) + queue.read_offset);
-      if (taken + record->length > capacity) break;
-      memcpy(buffer + taken, record, record->length);
-      taken += record->length;
-      queue.read_offset += record->length;
-      queue.taken += record->length;
+      Size length = record->length();
+      if (taken + length > capacity) break;
+      memcpy(buffer + taken, record, length);
+      taken += length;
+      queue.read_offset += static_cast<std::uint32_t>(length);
+      queue.taken += length;
       continue;
     }
     // Read to its end: the chunk goes back to the pool (the last one too: an idle

@@ -27,22 +27,30 @@ namespace abtest::glue {
 // User ids longer than this are written synchronously rather than queued.
 constexpr std::size_t kMaxQueuedUserId = 1024;
 
-// One queued assignment; `user_length` bytes of user id follow the header.
+// One queued assignment: a 20-byte header, then the user id, padded to a multiple of
+// 8. The experiment is the slot's while the slot is at `epoch` (SlotExperimentAt), and
+// the cache key is the user id's hash again (sticky::KeyOf): a record of a user id of
+// up to 12 bytes takes 32 bytes, so that the default pool holds about two million.
 struct QueuedAssignment {
-  std::uint32_t length;  // of the whole record, header included, a multiple of 8; 0 = padding to the end
+  TimestampTz assigned_at;
   std::int32_t slot;
   std::uint32_t epoch;
-  std::int16_t branch;
-  std::uint8_t reassigned;  // replaces a logged branch (allow_reassignment)
-  std::uint8_t forgotten;   // ab_clear_user_cache ran before it was flushed
-  std::uint64_t user_high;
-  std::uint64_t user_low;
-  TimestampTz assigned_at;
-  pg_uuid_t experiment;
-  std::uint32_t user_length;
-  std::uint32_t reserved;
-  // char user_id[user_length];
+  std::uint16_t user_length;  // at most kMaxQueuedUserId
+  std::int8_t branch;
+  std::uint8_t reassigned : 1;  // replaces a logged branch (allow_reassignment)
+  std::uint8_t forgotten : 1;   // ab_clear_user_cache ran before it was flushed
+  char user_id[FLEXIBLE_ARRAY_MEMBER];
+
+  std::string_view user() const { return {user_id, user_length}; }
+  Size length() const;
 };
+static_assert(kMaxQueuedUserId <= UINT16_MAX, "a queued user id's length fits its field");
+
+// A record's size for a user id of `user_length` bytes.
+inline Size RecordLength(std::size_t user_length) {
+  return TYPEALIGN(8, offsetof(QueuedAssignment, user_id) + user_length);
+}
+inline Size QueuedAssignment::length() const { return RecordLength(user_length); }
 
 // Visits the records packed one after the other in `bytes` bytes from `records` (a
 // batch taken from a queue, or a backend's own overflow batch).
@@ -50,7 +58,7 @@ template <typename Visit>
 void ForEachRecordIn(char* records, Size bytes, Visit&& visit) {
   for (Size at = 0; at < bytes;) {
     auto* record = reinterpret_cast<QueuedAssignment*>(records + at);
-    at += record->length;
+    at += record->length();
     visit(*record);
   }
 }
@@ -64,13 +72,13 @@ void AssignmentQueueShmemInit();
 // Appends for this database. Never waits: when the shared pool has no room it wakes
 // the worker and returns kFull, and the caller writes the record itself. `quiet`: no
 // WARNING when no worker can start (from an abort callback).
-EnqueueResult Enqueue(const StickyKey& key, const pg_uuid_t& experiment, int branch, TimestampTz assigned_at,
-                      bool reassigned, std::string_view user_id, bool quiet = false);
+EnqueueResult Enqueue(const StickyKey& key, int branch, TimestampTz assigned_at, bool reassigned,
+                      std::string_view user_id, bool quiet = false);
 
-// A record's size, and filling one (for a backend's own batch, in the same format).
-Size RecordLength(std::size_t user_length);
-void FillRecord(QueuedAssignment* record, Size length, const StickyKey& key, const pg_uuid_t& experiment, int branch,
-                TimestampTz assigned_at, bool reassigned, std::string_view user_id);
+// Fills a record of RecordLength(user_id.size()) bytes (for a backend's own batch, in
+// the same format).
+void FillRecord(QueuedAssignment* record, const StickyKey& key, int branch, TimestampTz assigned_at, bool reassigned,
+                std::string_view user_id);
 
 // How many databases can hold a slot at once: abtest.max_databases, or MaxBackends
 // when it is 0 (the default).
@@ -95,8 +103,8 @@ void WakeFlushWorker(int queue);
 void RequestPurge(int queue);
 bool TakePurgeRequest(int queue);
 
-// Marks every queued record of this database for `user` as forgotten.
-void ForgetQueuedUser(std::uint64_t user_high, std::uint64_t user_low);
+// Marks every queued record of this database for `user_id` as forgotten.
+void ForgetQueuedUser(std::string_view user_id);
 
 // When the oldest assignment still waiting in a queue of the cluster was queued (the
 // first record of each queue); 0 when every queue is empty. The queue of a dropped

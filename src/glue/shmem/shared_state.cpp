@@ -266,6 +266,16 @@ std::vector<int> SlotsOfDatabase() {
 
 std::uint32_t SlotEpoch(int slot) { return static_cast<std::uint32_t>(pg_atomic_read_u64(&WordOf(slot)) >> 32); }
 
+// Under the lock: a slot changes tenant (and epoch) only with it held exclusively.
+bool SlotExperimentAt(int slot, std::uint32_t epoch, pg_uuid_t* experiment) {
+  LWLockAcquire(header->lock, LW_SHARED);
+  const ExperimentSlot& held = header->slots[slot];
+  bool live = held.in_use && SlotEpoch(slot) == epoch;
+  if (live) *experiment = held.key.experiment;
+  LWLockRelease(header->lock);
+  return live;
+}
+
 SlotLog ReadSlotLog(int slot) {
   std::uint64_t word = pg_atomic_read_u64(&WordOf(slot));
   return SlotLog{static_cast<std::uint32_t>(word >> 32), static_cast<LogState>(word & 0xFFFFFFFFu)};

@@ -48,6 +48,9 @@ void ReleaseSlot(const std::string& experiment_id);
 std::vector<int> SlotsOfDatabase();
 
 std::uint32_t SlotEpoch(int slot);
+// The experiment id of the slot while it is at `epoch`; false when it was released or
+// cleared since (its queued records are dead).
+bool SlotExperimentAt(int slot, std::uint32_t epoch, pg_uuid_t* experiment);
 SlotLog ReadSlotLog(int slot);
 // Moves the slot to a new epoch of unknown log state: every cached and queued
 // assignment of the old one is dropped (a clear).

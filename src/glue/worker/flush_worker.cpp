@@ -21,6 +21,7 @@
 #include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/shmem/sticky_cache.hpp"
+#include "glue/sticky.hpp"
 #include "glue/worker/log_purge.hpp"
 #include "glue/worker/query_persistence.hpp"
 #include "glue/worker/warm_start.hpp"
@@ -80,7 +81,7 @@ bool FlushBatch(int queue, char* batch) {
 
   std::uint64_t written = 0;
   ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) {
-    StickyMarkPersisted(StickyKey{record.slot, record.epoch, record.user_high, record.user_low});
+    StickyMarkPersisted(sticky::KeyOf(record.slot, record.epoch, record.user()));
     ++written;
   });
   CountFlushed(written, GetCurrentTimestamp());
