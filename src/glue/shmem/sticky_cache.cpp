@@ -77,8 +77,19 @@ struct alignas(PG_CACHE_LINE_SIZE) CounterStripe {
   pg_atomic_uint64 values[kCounters];
 };
 
+// A partition's change count, odd while a writer (holding the partition's lock
+// exclusively) changes one of its sets. Lookups read without the lock and check that
+// the count was even and unchanged around their reads (a sequence lock): a shared
+// LWLock acquisition writes the lock's cache line, which then moves between the cores
+// of concurrent routing sessions on every call, while this line stays shared until a
+// set of the partition changes.
+struct alignas(kLine) PartitionSequence {
+  pg_atomic_uint32 value;
+};
+
 struct CacheHeader {
   CounterStripe stripes[kCounterStripes];
+  PartitionSequence sequences[kPartitions];
   pg_atomic_uint64 last_flush;
   std::uint64_t set_count;
   LWLockPadded* locks;
@@ -154,6 +165,30 @@ std::uint32_t IncompleteBit(std::int32_t slot, std::uint32_t epoch) {
 
 LWLock* LockOf(const Choices& choices) { return &cache->locks[choices.first % kPartitions].lock; }
 
+pg_atomic_uint32& SequenceOf(const Choices& choices) { return cache->sequences[choices.first % kPartitions].value; }
+
+// Holds a key's partition exclusively, its change count odd meanwhile (see
+// PartitionSequence). Nothing between the two can raise.
+class PartitionWrite {
+ public:
+  explicit PartitionWrite(const Choices& choices) : lock_(LockOf(choices)), sequence_(SequenceOf(choices)) {
+    LWLockAcquire(lock_, LW_EXCLUSIVE);
+    pg_atomic_write_u32(&sequence_, pg_atomic_read_u32(&sequence_) + 1);
+    pg_write_barrier();  // the odd count is seen before any change
+  }
+  ~PartitionWrite() {
+    pg_write_barrier();  // every change is seen before the even count
+    pg_atomic_write_u32(&sequence_, pg_atomic_read_u32(&sequence_) + 1);
+    LWLockRelease(lock_);
+  }
+  PartitionWrite(const PartitionWrite&) = delete;
+  PartitionWrite& operator=(const PartitionWrite&) = delete;
+
+ private:
+  LWLock* lock_;
+  pg_atomic_uint32& sequence_;
+};
+
 // Starts fetching the set's lines from memory, so that their latency overlaps the
 // lock acquisition instead of following it.
 void PrefetchSet(const Set& set) {
@@ -203,11 +238,15 @@ Place Find(const Choices& choices, const StickyKey& key, std::uint32_t tag) {
 // entry is garbage, and nobody can ask for it again.
 bool Stale(const Entry& e) { return SlotEpoch(e.slot) != e.epoch; }
 
-// An empty way, else a stale one, else the oldest persisted one, else -1.
+// An empty way, else a stale one, else the oldest persisted one, else -1. Empty ways
+// are found in the header line alone: the entries' lines are read only when the set
+// is full.
 int VictimIn(const Set& set) {
+  for (int way = 0; way < kWays; ++way)
+    if (set.header.tags[way] == 0) return way;
   int oldest = -1;
   for (int way = 0; way < kWays; ++way) {
-    if (set.header.tags[way] == 0 || Stale(set.entries[way])) return way;
+    if (Stale(set.entries[way])) return way;
     if (set.header.states[way] != EntryState::kPersisted) continue;
     // Stamps wrap around: compare by distance from the set's next stamp.
     if (oldest < 0 || set.header.next_stamp - set.entries[way].stamp >
@@ -263,24 +302,45 @@ void StickyCacheShmemInit() {
   if (found) return;
   for (auto& stripe : cache->stripes)
     for (auto& value : stripe.values) pg_atomic_init_u64(&value, 0);
+  for (auto& sequence : cache->sequences) pg_atomic_init_u32(&sequence.value, 0);
   pg_atomic_init_u64(&cache->last_flush, 0);
   cache->set_count = SetCount();
   cache->locks = GetNamedLWLockTranche("abtest sticky cache");
   memset(cache->sets, 0, cache->set_count * sizeof(Set));
 }
 
-Lookup StickyLookup(const StickyKey& key) {
-  Choices choices = ChoicesOf(key);
+namespace {
+
+// What the cache holds for the key; the caller keeps its partition from changing.
+Lookup ReadEntry(const Choices& choices, const StickyKey& key, std::uint32_t tag) {
   const Set& first = cache->sets[choices.first];
-  PrefetchSet(first);
-  __builtin_prefetch(&cache->sets[choices.second].header);
-  std::uint32_t tag = TagOf(key);
-  LWLock* lock = LockOf(choices);
-  LWLockAcquire(lock, LW_SHARED);
   Place place = Find(choices, key, tag);
   Lookup result{std::nullopt, (first.header.incomplete_bits & IncompleteBit(key.slot, key.epoch)) != 0};
   if (place.set != nullptr)
     result.found = CachedAssignment{place.set->header.branches[place.way], place.set->entries[place.way].fingerprint};
+  return result;
+}
+
+}  // namespace
+
+Lookup StickyLookup(const StickyKey& key) {
+  Choices choices = ChoicesOf(key);
+  PrefetchSet(cache->sets[choices.first]);
+  __builtin_prefetch(&cache->sets[choices.second].header);
+  std::uint32_t tag = TagOf(key);
+  // Without the lock first: torn reads of a set being changed are possible, harmless
+  // (every index comes from the key, not from what is read) and thrown away.
+  pg_atomic_uint32& sequence = SequenceOf(choices);
+  std::uint32_t before = pg_atomic_read_u32(&sequence);
+  if ((before & 1) == 0) {
+    pg_read_barrier();
+    Lookup result = ReadEntry(choices, key, tag);
+    pg_read_barrier();
+    if (pg_atomic_read_u32(&sequence) == before) return result;
+  }
+  LWLock* lock = LockOf(choices);  // a writer was busy: wait for it
+  LWLockAcquire(lock, LW_SHARED);
+  Lookup result = ReadEntry(choices, key, tag);
   LWLockRelease(lock);
   return result;
 }
@@ -325,8 +385,7 @@ StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerpr
   PrefetchSet(first);
   __builtin_prefetch(&cache->sets[choices.second].header);
   std::uint32_t tag = TagOf(key);
-  LWLock* lock = LockOf(choices);
-  LWLockAcquire(lock, LW_EXCLUSIVE);
+  PartitionWrite write(choices);
   StoreResult result{StoreOutcome::kStored, branch, false};
   if (Place place = Find(choices, key, tag); place.set != nullptr) {
     Set& set = *place.set;
@@ -340,7 +399,6 @@ StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerpr
       Fill(set, place.way, key, tag, branch, fingerprint, state);
       result.replaced = true;
     }
-    LWLockRelease(lock);
     return result;
   }
   // The emptier of the two choices (the first on a tie), else the other one's free or
@@ -372,10 +430,11 @@ StoreResult StickyStore(const StickyKey& key, int branch, std::uint32_t fingerpr
     result.outcome = StoreOutcome::kNoRoom;
     first.header.incomplete_bits |= IncompleteBit(key.slot, key.epoch);
   }
-  LWLockRelease(lock);
   return result;
 }
 
+// Changes only an entry's state, which lookups do not read: the lock without the
+// change count, so that the flush worker's marks do not send lookups to the lock.
 void StickyMarkPersisted(const StickyKey& key) {
   Choices choices = ChoicesOf(key);
   LWLock* lock = LockOf(choices);
@@ -387,13 +446,11 @@ void StickyMarkPersisted(const StickyKey& key) {
 
 void StickyForget(const StickyKey& key) {
   Choices choices = ChoicesOf(key);
-  LWLock* lock = LockOf(choices);
-  LWLockAcquire(lock, LW_EXCLUSIVE);
+  PartitionWrite write(choices);
   if (Place place = Find(choices, key, TagOf(key)); place.set != nullptr) {
     Empty(*place.set, place.way);
     Add(kEntries, -1);
   }
-  LWLockRelease(lock);
 }
 
 StickyStats ReadStickyStats() {

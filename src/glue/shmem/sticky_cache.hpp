@@ -10,8 +10,10 @@
 // one line for a new user and two for a returning one. 40 bytes an entry.
 //
 // Locking: kPartitions LWLocks; set s is guarded by lock s % kPartitions, and both
-// choices of a key are in the same partition. Lookups take it shared, stores
-// exclusive. Counters are striped atomics outside any lock.
+// choices of a key are in the same partition. Writers take it exclusively and make the
+// partition's change count odd meanwhile; lookups read without it and retry under a
+// shared lock only when the count was odd or moved (a sequence lock). Counters are
+// striped atomics outside any lock.
 //
 // An entry is kPending until the flush worker has written it to abtest.assignments,
 // then kPersisted. Entries of cleared experiments (an old epoch) go first, then the
