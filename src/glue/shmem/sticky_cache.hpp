@@ -87,14 +87,15 @@ struct StickyStats {
   TimestampTz last_flush;         // 0: never
 };
 
-StickyStats ReadStickyStats();  // this backend's hits and misses published first
-// A lookup's hit or miss, added up in this backend and published every 1,024 calls and
-// by PublishCounts, which the end of every transaction calls (sticky.cpp).
+StickyStats ReadStickyStats();  // this backend's own counts published first
+// A lookup's hit or miss, and a queued assignment: added up in this backend and
+// published every 1,024 and by PublishCounts, which the end of every transaction calls
+// (sticky.cpp).
 void CountHit();
 void CountMiss();
+void CountQueued();
 void PublishCounts();
 void CountLogLookup();
-void CountQueued();
 void CountSyncWrite();
 void CountUncachedWrite();
 void CountOverflowWrite();
