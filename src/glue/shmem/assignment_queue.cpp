@@ -486,6 +486,14 @@ bool AttachWorker(int index) {
   return attached;
 }
 
+bool QueueHasRecords(int index) {
+  Queue& queue = area->queues[index];
+  LWLockAcquire(queue.lock, LW_SHARED);
+  bool has = queue.appended != queue.taken;
+  LWLockRelease(queue.lock);
+  return has;
+}
+
 Size TakeBatch(int index, char* buffer, Size capacity) {
   Queue& queue = area->queues[index];
   Size taken = 0;

@@ -5,8 +5,9 @@
 // shared by every database (abtest.assignment_queue_size in all) and given back as the
 // worker writes them; each queue has its own LWLock (appends and batch takes copy a
 // few hundred bytes under it). The worker is started on demand by the backend that
-// finds none running, and leaves when a flush empties its queue, so an idle database
-// has no worker (and DROP DATABASE is not blocked by one).
+// finds none running, and leaves when its queue has stayed empty for 3 s, so an idle
+// database has no worker (and DROP DATABASE, which waits 5 s for other sessions, is
+// not blocked by one).
 //
 // A database claims a slot (its queue, and its metrics state in metrics_store.hpp) on
 // first use. There is one slot per possible backend (MaxBackends), and the slot of a
@@ -124,6 +125,8 @@ int QueueOfDatabase(Oid database);
 // Registers the running worker (latch, pid) and clears it at exit; false when another
 // worker is attached already (this one then leaves).
 bool AttachWorker(int queue);
+// Whether the queue holds records to write.
+bool QueueHasRecords(int queue);
 // Moves up to `capacity` bytes of whole records into `buffer`; returns the bytes moved.
 Size TakeBatch(int queue, char* buffer, Size capacity);
 // Whether a database that has records waiting could not start its worker for lack of
