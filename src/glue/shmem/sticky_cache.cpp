@@ -21,7 +21,7 @@ constexpr std::size_t kLine = 64;
 // A set is five cache lines: one line of tags, branches and states that a lookup
 // scans, then the entries, of which a lookup reads only the one whose tag matches.
 // A new user costs one line, a returning user two, and both are fetched at once
-// (PrefetchSet) while the lock is taken.
+// (PrefetchSet).
 struct alignas(kLine) SetHeader {
   std::uint32_t tags[kWays];  // 0: an empty way
   std::int8_t branches[kWays];
@@ -189,8 +189,8 @@ class PartitionWrite {
   pg_atomic_uint32& sequence_;
 };
 
-// Starts fetching the set's lines from memory, so that their latency overlaps the
-// lock acquisition instead of following it.
+// Starts fetching the set's lines from memory at once, so that the entry's line
+// arrives with the header's instead of after the tag comparison.
 void PrefetchSet(const Set& set) {
   const char* line = reinterpret_cast<const char*>(&set);
   for (std::size_t offset = 0; offset < sizeof(Set); offset += kLine)
