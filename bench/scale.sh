@@ -9,7 +9,8 @@
 #   SCALE_RUNS    timed runs of the returning users and of hashtext at least, median (default 3)
 #   SCALE_NEW_CALLS, SCALE_RETURNING_CALLS  a small size is run until it made about this many
 #                 calls (defaults 200000 and 1000000; at most 20 new-user, 100 returning runs)
-#   SCALE_PGBENCH_SECONDS  pgbench over 1M random returning users, in 3 rounds (default 30; 0 skips).
+#   SCALE_PGBENCH_SECONDS  pgbench over 1M random returning users, in 3 rounds (default 30; 0 skips),
+#                 with the simple protocol and then with prepared statements.
 #                 Each round connects anew, and a new backend first maps the cache page by page.
 # Writes bench/results-scale.md. Never fails on slow numbers; exits non-zero only on errors.
 set -euo pipefail
@@ -166,7 +167,7 @@ if (( ${#new_ns[@]} > 0 )); then
     spread_line="Over the sizes that fit the cache ($capacity entries, with the other experiments' 200,000 users), the largest per-user cost over the smallest: new users $(spread "${new_ns[@]}") in ns ($(spread "${new_ratios[@]}") in × hashtext), returning users $(spread "${returning_ns[@]}") in ns ($(spread "${returning_ratios[@]}") in × hashtext); target ≤ 1.5. The same over the cost beyond hashtext's (ns per user: new ${new_own_ns[*]}, returning ${returning_own_ns[*]}): new $(spread "${new_own_ns[@]}"), returning $(spread "${returning_own_ns[@]}")"
 fi
 
-tps_line="pgbench skipped"
+tps_line="pgbench skipped."
 if [ "$PGBENCH_SECONDS" != 0 ]; then
     abtest_header "pgbench, 2 clients, $PGBENCH_SECONDS s each, random users of 1M"
     abtest_psql -q -c "SELECT ab_create_experiment('random', ARRAY['control','treatment'])" -c "SELECT ab_start('random')" \
@@ -178,24 +179,36 @@ if [ "$PGBENCH_SECONDS" != 0 ]; then
     printf '\\set uid random(1, 1000000)\nSELECT ab_route_user('"'"'random'"'"', :uid::text);\n' >"$dir/route.sql"
     chmod -R a+rX "$dir"
     tps() {
-        abtest_as_postgres "$ABTEST_PG_BIN/pgbench" -n -c 2 -j 2 -T "$2" -f "$1" postgres 2>&1 |
+        abtest_as_postgres "$ABTEST_PG_BIN/pgbench" -n -M "$3" -c 2 -j 2 -T "$2" -f "$1" postgres 2>&1 |
             sed -nE 's/^tps = ([0-9.]+) .*/\1/p'
     }
     # Three alternating rounds, a third of the time each: the ratio of each round, their
     # median reported, so that a change in the machine's load between two long runs does
-    # not pass for a difference.
+    # not pass for a difference. The simple protocol (pgbench's default: every statement
+    # parsed and planned) is the target's; the prepared one is how psycopg and JDBC run a
+    # statement from its fifth execution on.
     round_seconds=$(( (PGBENCH_SECONDS + 2) / 3 ))
-    round_ratios=()
-    tps_rounds=""
-    for round in 1 2 3; do
-        tps_hash="$(tps "$dir/hashtext.sql" "$round_seconds")"
-        tps_route="$(tps "$dir/route.sql" "$round_seconds")"
-        round_ratios+=("$(ratio "$tps_route" "$tps_hash")")
-        tps_rounds="$tps_rounds${tps_rounds:+; }$(printf '%.0f' "$tps_route") / $(printf '%.0f' "$tps_hash")"
+    tps_line=""
+    for mode in simple prepared; do
+        round_ratios=()
+        tps_rounds=""
+        for round in 1 2 3; do
+            tps_hash="$(tps "$dir/hashtext.sql" "$round_seconds" "$mode")"
+            tps_route="$(tps "$dir/route.sql" "$round_seconds" "$mode")"
+            round_ratios+=("$(ratio "$tps_route" "$tps_hash")")
+            tps_rounds="$tps_rounds${tps_rounds:+; }$(printf '%.0f' "$tps_route") / $(printf '%.0f' "$tps_hash")"
+        done
+        tps_median="$(printf '%s\n' "${round_ratios[@]}" | median)"
+        if [ "$mode" = simple ]; then
+            line="pgbench, 2 clients, 3 alternating rounds of $round_seconds s, random returning users of 1M: ab_route_user / hashtext tps $tps_rounds; the rounds' ratios ${round_ratios[*]}, median $tps_median of hashtext (target ≥ 0.95)."
+        else
+            line="The same with prepared statements (pgbench -M prepared): tps $tps_rounds; the rounds' ratios ${round_ratios[*]}, median $tps_median of hashtext."
+        fi
+        echo "  $line"
+        tps_line="$tps_line${tps_line:+
+
+}$line"
     done
-    tps_median="$(printf '%s\n' "${round_ratios[@]}" | median)"
-    tps_line="pgbench, 2 clients, 3 alternating rounds of $round_seconds s, random returning users of 1M: ab_route_user / hashtext tps $tps_rounds; the rounds' ratios ${round_ratios[*]}, median $tps_median of hashtext (target ≥ 0.95)"
-    echo "  $tps_line"
 fi
 
 pgver="$(abtest_psql -At -c 'SHOW server_version')"
@@ -216,5 +229,5 @@ pgver="$(abtest_psql -At -c 'SHOW server_version')"
     echo
     echo "$spread_line."
     echo
-    echo "$tps_line."
+    echo "$tps_line"
 } | tee "$RESULTS"
