@@ -66,8 +66,6 @@ struct OverflowBatch {
 OverflowBatch overflow;
 constexpr int kOverflowRecords = 4096;
 
-StickyKey KeyOfRecord(const QueuedAssignment& record) { return KeyOf(record.slot, record.epoch, record.user()); }
-
 template <typename Visit>
 void ForEachOverflowRecord(Visit&& visit) {
   ForEachRecordIn(overflow.bytes.data(), overflow.bytes.size(), visit);
@@ -79,13 +77,13 @@ void WriteOverflow() {
   // Taken after the lock: a clear in another session that forgot a user (its cache
   // entry is gone) has committed by now, and that user is not written.
   ForEachOverflowRecord([](QueuedAssignment& record) {
-    Lookup lookup = StickyLookup(KeyOfRecord(record));
+    Lookup lookup = StickyLookup(KeyOf(record));
     if (!lookup.found || lookup.found->branch != record.branch) record.forgotten = 1;
   });
   catalog::WriteAssignmentBatch(overflow.bytes.data(), overflow.bytes.size());
   ForEachOverflowRecord([](QueuedAssignment& record) {
     if (record.forgotten) return;
-    StickyMarkPersisted(KeyOfRecord(record));
+    StickyMarkPersisted(KeyOf(record));
     CountSyncWrite();
     CountOverflowWrite();
   });
@@ -106,7 +104,7 @@ void AddToOverflow(const StickyKey& key, int branch, bool reassigned, std::strin
 void SaveOverflowAtAbort() noexcept {
   try {
     ForEachOverflowRecord([](QueuedAssignment& record) {
-      StickyKey key = KeyOfRecord(record);
+      StickyKey key = KeyOf(record);
       if (Enqueue(key, record.branch, record.assigned_at, record.reassigned, record.user(), true) !=
           EnqueueResult::kQueued)
         StickyMarkPersisted(key);
@@ -231,8 +229,12 @@ StickyKey KeyOf(int slot, std::uint32_t epoch, std::string_view user_id) {
   return StickyKey{slot, epoch, hash.high64, hash.low64};
 }
 
+StickyKey KeyOf(const QueuedAssignment& record) { return KeyOf(record.slot, record.epoch, record.user()); }
+
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id) {
-  RegisterCallbacks();  // the transaction's end publishes the hits and misses counted here
+  // The transaction's end publishes the counts of this call and Remember's, and writes
+  // Remember's overflow batch.
+  RegisterCallbacks();
   int slot = AcquireSlot(experiment);
   StickyKey key = KeyFor(slot, user_id);
   key_of_this_call = KeyOfThisCall{user_id.data(), user_id.size(), key};
@@ -292,7 +294,6 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
     return branch;
   }
   if (queued == EnqueueResult::kFull) {  // a burst: into this backend's own batch
-    RegisterCallbacks();
     AddToOverflow(key, branch, stored.replaced, user_id);
     return branch;
   }

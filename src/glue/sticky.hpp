@@ -16,12 +16,14 @@
 #include <string_view>
 
 #include "core/router.hpp"
+#include "glue/shmem/assignment_queue.hpp"
 #include "glue/shmem/sticky_cache.hpp"
 
 namespace abtest::glue::sticky {
 
-// The cache key of a user id in an experiment's slot at `epoch`.
+// The cache key of a user id in an experiment's slot at `epoch`, and of a queued record.
 StickyKey KeyOf(int slot, std::uint32_t epoch, std::string_view user_id);
+StickyKey KeyOf(const QueuedAssignment& record);
 
 std::optional<int> Remembered(const CompiledExperiment& experiment, std::string_view user_id);
 int Remember(const CompiledExperiment& experiment, std::string_view user_id, int branch);

@@ -58,11 +58,12 @@ class BatchExperiments {
 
 void WriteKind(char* batch, Size bytes, bool reassigned) {
   BatchExperiments experiment_of;
-  auto wanted = [&](const QueuedAssignment& record) {
-    return record.reassigned == reassigned && experiment_of.Of(record) != nullptr;
+  // The record's experiment when it is to be written by this statement, else nullptr.
+  auto wanted = [&](const QueuedAssignment& record) -> const pg_uuid_t* {
+    return record.reassigned == reassigned ? experiment_of.Of(record) : nullptr;
   };
   int count = 0;
-  ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) { count += wanted(record); });
+  ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) { count += wanted(record) != nullptr; });
   if (count == 0) return;
 
   Datum* experiments = static_cast<Datum*>(palloc(sizeof(Datum) * count));
@@ -71,8 +72,9 @@ void WriteKind(char* batch, Size bytes, bool reassigned) {
   Datum* times = static_cast<Datum*>(palloc(sizeof(Datum) * count));
   int i = 0;
   ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) {
-    if (!wanted(record)) return;
-    experiments[i] = UUIDPGetDatum(const_cast<pg_uuid_t*>(experiment_of.Of(record)));
+    const pg_uuid_t* experiment = wanted(record);
+    if (experiment == nullptr) return;
+    experiments[i] = UUIDPGetDatum(const_cast<pg_uuid_t*>(experiment));
     users[i] = PointerGetDatum(cstring_to_text_with_len(record.user_id, static_cast<int>(record.user_length)));
     positions[i] = Int32GetDatum(record.branch);
     times[i] = TimestampTzGetDatum(record.assigned_at);

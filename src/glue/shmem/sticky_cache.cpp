@@ -463,35 +463,33 @@ StickyStats ReadStickyStats() {
                      Sum(kOverflowWrites), static_cast<TimestampTz>(pg_atomic_read_u64(&cache->last_flush))};
 }
 
-// Every sticky routing call counts a hit or a miss. An atomic add to shared memory is a
-// full barrier on x86, which keeps the next call's work from overlapping this one's
-// memory read: 20-30 ns of a returning user's ~500 (A/B of 1M returning users). So they
-// are added up here and published every kPublishEvery calls, at the end of every
-// transaction and before this backend reads the statistics.
-// The same for the assignments queued, one per new user.
+// Every sticky routing call counts a hit or a miss, and every new user queued. An
+// atomic add to shared memory is a full barrier on x86, which keeps the next call's work
+// from overlapping this one's memory read: 20-30 ns of a returning user's ~500 (A/B of
+// 1M returning users). So these are added up here and published every kPublishEvery,
+// at the end of every transaction and before this backend reads the statistics.
+namespace {
+
 constexpr std::int64_t kPublishEvery = 1024;
-std::int64_t unpublished_hits = 0;
-std::int64_t unpublished_misses = 0;
-std::int64_t unpublished_queued = 0;
+std::int64_t unpublished[kCounters] = {};
+
+void CountLocally(Counter counter) {
+  if (++unpublished[counter] == kPublishEvery) PublishCounts();
+}
+
+}  // namespace
 
 void PublishCounts() {
-  if (unpublished_hits != 0) Add(kHits, unpublished_hits);
-  if (unpublished_misses != 0) Add(kMisses, unpublished_misses);
-  if (unpublished_queued != 0) Add(kQueued, unpublished_queued);
-  unpublished_hits = unpublished_misses = unpublished_queued = 0;
+  for (int counter = 0; counter < kCounters; ++counter)
+    if (unpublished[counter] != 0) {
+      Add(static_cast<Counter>(counter), unpublished[counter]);
+      unpublished[counter] = 0;
+    }
 }
 
-void CountHit() {
-  if (++unpublished_hits == kPublishEvery) PublishCounts();
-}
-
-void CountMiss() {
-  if (++unpublished_misses == kPublishEvery) PublishCounts();
-}
-
-void CountQueued() {
-  if (++unpublished_queued == kPublishEvery) PublishCounts();
-}
+void CountHit() { CountLocally(kHits); }
+void CountMiss() { CountLocally(kMisses); }
+void CountQueued() { CountLocally(kQueued); }
 void CountLogLookup() { Add(kLogLookups, 1); }
 void CountSyncWrite() { Add(kSyncWrites, 1); }
 void CountUncachedWrite() { Add(kUncachedWrites, 1); }

@@ -89,7 +89,7 @@ bool FlushBatch(int queue, char* batch) {
 
   std::uint64_t written = 0;
   ForEachRecordIn(batch, bytes, [&](QueuedAssignment& record) {
-    StickyMarkPersisted(sticky::KeyOf(record.slot, record.epoch, record.user()));
+    StickyMarkPersisted(sticky::KeyOf(record));
     ++written;
   });
   CountFlushed(written, GetCurrentTimestamp());
