@@ -11,6 +11,7 @@
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/shmem/sticky_cache.hpp"
+#include "glue/staged_assignments.hpp"
 
 extern "C" {
 #include "utils/snapmgr.h"
@@ -53,8 +54,8 @@ void MarkClearedIncomplete() {
 }
 
 // A burst larger than the shared queue (abtest.assignment_queue_size): when the queue
-// has no room, the backend keeps its new assignments in a batch of its own and writes
-// them itself, many rows per statement, in the routing transaction, when the batch is
+// has no room for a staged batch (staged_assignments.hpp), the backend keeps the rest
+// in an overflow batch of its own and writes it itself, many rows per statement, in the routing transaction, when the batch is
 // full and at commit; the flush worker meanwhile drains the queue, so both write. The
 // batch's cache entries stay pending (never evicted) until written. At an abort the
 // batch goes to the queue if it has room again; what does not fit stays cached but
@@ -91,33 +92,54 @@ void WriteOverflow() {
   overflow.records = 0;
 }
 
-void AddToOverflow(const StickyKey& key, int branch, bool reassigned, std::string_view user_id) {
+void AddToOverflow(const QueuedAssignment& record) {
   std::size_t at = overflow.bytes.size();
-  overflow.bytes.resize(at + RecordLength(user_id.size()));
-  FillRecord(reinterpret_cast<QueuedAssignment*>(overflow.bytes.data() + at), key, branch, GetCurrentTimestamp(),
-             reassigned, user_id);
+  overflow.bytes.resize(at + record.length());
+  memcpy(overflow.bytes.data() + at, &record, record.length());
   ++overflow.records;
-  if (overflow.records >= kOverflowRecords) WriteOverflow();
 }
 
-// Called at an abort: cannot raise.
-void SaveOverflowAtAbort() noexcept {
+// Whether a staged or overflowing record still matches the cache: a user clear that
+// began after it was cached forgot its entry, and the record must not be logged.
+bool StillCached(const QueuedAssignment& record) {
+  Lookup lookup = StickyLookup(KeyOf(record));
+  return lookup.found && lookup.found->branch == record.branch;
+}
+
+// Appends this backend's staged batch to the queue; what finds no room joins the
+// overflow batch, written when full (`write_overflow`) or at commit.
+void AppendStaged(bool write_overflow) {
+  CountQueued(staged::Append(false, StillCached, AddToOverflow));
+  if (write_overflow && overflow.records >= kOverflowRecords) WriteOverflow();
+}
+
+// Called at an abort: cannot raise. The overflow batch, then the staged records, go to
+// the queue if it has room again; what does not fit stays cached but unlogged, as after
+// a synchronous write whose transaction rolled back.
+void SaveAtAbort() noexcept {
+  auto unlogged = [](const QueuedAssignment& record) { StickyMarkPersisted(KeyOf(record)); };
   try {
-    ForEachOverflowRecord([](QueuedAssignment& record) {
-      StickyKey key = KeyOf(record);
-      if (Enqueue(key, record.branch, record.assigned_at, record.reassigned, record.user(), true) !=
-          EnqueueResult::kQueued)
-        StickyMarkPersisted(key);
-    });
+    int appended = 0;
+    Size consumed = EnqueueRecords(overflow.bytes.data(), overflow.bytes.size(), ReadUserClearCounts(), StillCached,
+                                   true, &appended);
+    CountQueued(appended);
+    ForEachRecordIn(overflow.bytes.data() + consumed, overflow.bytes.size() - consumed, unlogged);
   } catch (...) {
   }
   overflow.bytes.clear();
   overflow.records = 0;
+  try {
+    CountQueued(staged::Append(true, StillCached, unlogged));
+  } catch (...) {
+  }
 }
 
-// At pre-commit no statement runs, so no snapshot is active; an error here aborts the
-// commit (and with it the snapshot stack).
-Datum WriteOverflowAtCommit(FunctionCallInfo) {
+// Before a commit: the staged records into the queue, the overflow batch into the
+// log. At pre-commit no statement runs, so no snapshot is active; an error here aborts
+// the commit (and with it the snapshot stack).
+Datum FinishAtCommit(FunctionCallInfo) {
+  AppendStaged(false);
+  if (overflow.records == 0) return 0;
   PgCall([] { PushActiveSnapshot(GetTransactionSnapshot()); });
   WriteOverflow();
   PgCall([] { PopActiveSnapshot(); });
@@ -125,10 +147,20 @@ Datum WriteOverflowAtCommit(FunctionCallInfo) {
 }
 
 // Transaction callbacks cannot raise: a failure here costs extra log lookups at worst.
-// Except at pre-commit, where writing the overflow batch may fail the commit.
+// Except before a commit, where appending the staged records or writing the overflow
+// batch may fail the commit. A transaction being prepared appends its staged records
+// but leaves its overflow batch to the backend's next commit: its locks on the log
+// would last until COMMIT PREPARED.
 void OnTransactionEnd(XactEvent event, void*) {
-  if (event == XACT_EVENT_PRE_COMMIT && overflow.records > 0) (void)RunGuarded(WriteOverflowAtCommit, nullptr);
-  if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) && overflow.records > 0) SaveOverflowAtAbort();
+  if (event == XACT_EVENT_PRE_COMMIT && (!staged::Empty() || overflow.records > 0))
+    (void)RunGuarded(FinishAtCommit, nullptr);
+  if (event == XACT_EVENT_PRE_PREPARE && !staged::Empty())
+    (void)RunGuarded([](FunctionCallInfo) -> Datum {
+      AppendStaged(false);
+      return 0;
+    }, nullptr);
+  if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) && (!staged::Empty() || overflow.records > 0))
+    SaveAtAbort();
   try {
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) ApplyClearsAtCommit();
     if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) MarkClearedIncomplete();
@@ -287,18 +319,10 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
     case StoreOutcome::kStored:
       break;
   }
-  if (sync) return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
-  EnqueueResult queued = Enqueue(key, branch, GetCurrentTimestamp(), stored.replaced, user_id);
-  if (queued == EnqueueResult::kQueued) {
-    CountQueued();
-    return branch;
-  }
-  if (queued == EnqueueResult::kFull) {  // a burst: into this backend's own batch
-    AddToOverflow(key, branch, stored.replaced, user_id);
-    return branch;
-  }
-  // No queue (a user id too long to queue, or no database slot): write it now.
-  return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
+  // No queue (a user id too long to queue, or no database slot): written now.
+  if (sync || ClaimDatabaseQueue() < 0) return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
+  if (staged::Keep(key, branch, GetCurrentTimestamp(), stored.replaced, user_id)) AppendStaged(true);
+  return branch;
 }
 
 void ForgetExperiment(const std::string& experiment_id) {
@@ -316,8 +340,11 @@ void ForgetUser(const std::string& user_id) {
   catalog::LockAssignmentsForClear();
   catalog::DeleteUserAssignments(user_id);
   XXH128_hash_t hash = UserHash128(user_id);
-  ForgetCachedUser(hash);
-  ForgetQueuedUser(user_id);
+  {
+    UserClearScope counted;  // staged batches of other backends are checked (assignment_queue.hpp)
+    ForgetCachedUser(hash);
+    ForgetQueuedUser(user_id);
+  }
   pending.users.push_back(hash);
 }
 

@@ -62,6 +62,8 @@ struct QueueArea {
   std::int32_t free_chunk;  // head of the free list, -1: none
   std::int32_t free_count;
   std::int32_t chunk_count;
+  pg_atomic_uint64 user_clears_begun;  // see UserClearCounts
+  pg_atomic_uint64 user_clears_done;
   Size chunks_offset;  // of the Chunk headers, from the start of the area
   Size data_offset;    // of the chunks' bytes
   Queue queues[FLEXIBLE_ARRAY_MEMBER];
@@ -109,7 +111,7 @@ void ReturnChunk(int chunk) {
 // in a virtual machine a fault costs microseconds (12 to 23 µs a page on the 2-core
 // bench VM: 200 to 400 ns per queued record), and one MADV_POPULATE_WRITE over the
 // chunk's 16 pages costs about half of their 16 faults. It changes no byte: another process reading
-// or writing the chunk meanwhile is unaffected. Called without the queue's lock.
+// or writing the chunk meanwhile is unaffected.
 // Without the call (a kernel before 5.14), the pages fault in as before.
 void MapChunkOnce(int chunk) {
 #ifdef MADV_POPULATE_WRITE
@@ -303,6 +305,8 @@ void AssignmentQueueShmemInit() {
   area->data_offset = HeaderSize() + ChunkHeadersSize();
   area->free_chunk = -1;
   area->free_count = 0;
+  pg_atomic_init_u64(&area->user_clears_begun, 0);
+  pg_atomic_init_u64(&area->user_clears_done, 0);
   for (int i = area->chunk_count - 1; i >= 0; --i) ReturnChunk(i);
   for (int i = 0; i < DatabaseSlots(); ++i) {
     Queue& queue = area->queues[i];
@@ -374,22 +378,42 @@ void FillRecord(QueuedAssignment* record, const StickyKey& key, int branch, Time
   memcpy(record->user_id, user_id.data(), user_id.size());
 }
 
-EnqueueResult Enqueue(const StickyKey& key, int branch, TimestampTz assigned_at, bool reassigned,
-                      std::string_view user_id, bool quiet) {
-  if (user_id.size() > kMaxQueuedUserId) return EnqueueResult::kNoQueue;
-  int index = ClaimDatabaseQueue();
-  if (index < 0) return EnqueueResult::kNoQueue;
-  Queue& queue = area->queues[index];
-  Size length = RecordLength(user_id.size());
+UserClearCounts ReadUserClearCounts() {
+  // Begun before done: a clear that begins between the two reads shows as begun later.
+  std::uint64_t begun = pg_atomic_read_u64(&area->user_clears_begun);
+  pg_read_barrier();
+  return {begun, pg_atomic_read_u64(&area->user_clears_done)};
+}
 
+UserClearScope::UserClearScope() { pg_atomic_fetch_add_u64(&area->user_clears_begun, 1); }
+UserClearScope::~UserClearScope() { pg_atomic_fetch_add_u64(&area->user_clears_done, 1); }
+
+Size EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
+                    bool (*still_cached)(const QueuedAssignment&), bool quiet, int* appended) {
+  *appended = 0;
+  int index = ClaimDatabaseQueue();
+  if (index < 0) return 0;
+  Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
   EnsureWorkerLocked(queue, quiet);
-  bool room = queue.last_chunk >= 0 && ChunkAt(queue.last_chunk).used + length <= kChunkBytes;
-  int taken_chunk = -1;
-  if (!room) {
-    int chunk = TakeFreeChunk();
-    taken_chunk = chunk;
-    if (chunk >= 0) {
+  // Under the lock: a clear that begins after this read marks what this call appends.
+  bool check = since.begun != since.done || pg_atomic_read_u64(&area->user_clears_begun) != since.begun;
+  Size at = 0;
+  Size added = 0;
+  while (at < bytes) {
+    auto* record = reinterpret_cast<QueuedAssignment*>(records + at);
+    Size length = record->length();
+    if (check && !still_cached(*record)) {
+      at += length;
+      continue;
+    }
+    if (queue.last_chunk < 0 || ChunkAt(queue.last_chunk).used + length > kChunkBytes) {
+      int chunk = TakeFreeChunk();
+      if (chunk < 0) {  // the pool is used up: the caller keeps the rest (sticky.cpp)
+        WakeWorkerLocked(queue);
+        break;
+      }
+      MapChunkOnce(chunk);
       if (queue.last_chunk >= 0)
         ChunkAt(queue.last_chunk).next = chunk;
       else {
@@ -397,25 +421,20 @@ EnqueueResult Enqueue(const StickyKey& key, int branch, TimestampTz assigned_at,
         queue.read_offset = 0;
       }
       queue.last_chunk = chunk;
-      room = true;
     }
+    Chunk& chunk = ChunkAt(queue.last_chunk);
+    memcpy(ChunkData(queue.last_chunk) + chunk.used, record, length);
+    chunk.used += static_cast<std::uint32_t>(length);
+    added += length;
+    at += length;
+    ++*appended;
   }
-  if (!room) {  // the pool is used up: the caller writes the record itself (sticky.cpp)
-    WakeWorkerLocked(queue);
-    LWLockRelease(queue.lock);
-    return EnqueueResult::kFull;
-  }
-  Chunk& chunk = ChunkAt(queue.last_chunk);
-  FillRecord(reinterpret_cast<QueuedAssignment*>(ChunkData(queue.last_chunk) + chunk.used), key, branch, assigned_at,
-             reassigned, user_id);
-  chunk.used += static_cast<std::uint32_t>(length);
-  queue.appended += length;
+  queue.appended += added;
   // Wake the worker early when the pool runs low, rather than at its interval.
   if (area->free_count < area->chunk_count / 2 && queue.appended - queue.taken >= kChunkBytes)
     WakeWorkerLocked(queue);
   LWLockRelease(queue.lock);
-  if (taken_chunk >= 0) MapChunkOnce(taken_chunk);  // for the records that follow this one
-  return EnqueueResult::kQueued;
+  return at;
 }
 
 void ForgetQueuedUser(std::string_view user_id) {

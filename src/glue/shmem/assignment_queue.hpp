@@ -3,8 +3,8 @@
 //
 // A queue is a list of 64 kB chunks of variable-length records, taken from one pool
 // shared by every database (abtest.assignment_queue_size in all) and given back as the
-// worker writes them; each queue has its own LWLock (appends and batch takes copy a
-// few hundred bytes under it). The worker is started on demand by the backend that
+// worker writes them; each queue has its own LWLock (a backend appends its staged
+// batch of up to 8 kB under it, staged_assignments.hpp, and the worker takes batches). The worker is started on demand by the backend that
 // finds none running, and leaves when its queue has stayed empty for 3 s, so an idle
 // database has no worker (and DROP DATABASE, which waits 5 s for other sessions, is
 // not blocked by one).
@@ -48,7 +48,7 @@ struct QueuedAssignment {
 static_assert(kMaxQueuedUserId <= UINT16_MAX, "a queued user id's length fits its field");
 
 // A record's size for a user id of `user_length` bytes.
-inline Size RecordLength(std::size_t user_length) {
+constexpr Size RecordLength(std::size_t user_length) {
   return TYPEALIGN(8, offsetof(QueuedAssignment, user_id) + user_length);
 }
 inline Size QueuedAssignment::length() const { return RecordLength(user_length); }
@@ -64,17 +64,37 @@ void ForEachRecordIn(char* records, Size bytes, Visit&& visit) {
   }
 }
 
-enum class EnqueueResult { kQueued, kFull, kNoQueue };
-
 Size AssignmentQueueShmemSize();
 void AssignmentQueueRequestLocks();
 void AssignmentQueueShmemInit();
 
-// Appends for this database. Never waits: when the shared pool has no room it wakes
-// the worker and returns kFull, and the caller writes the record itself. `quiet`: no
-// WARNING when no worker can start (from an abort callback).
-EnqueueResult Enqueue(const StickyKey& key, int branch, TimestampTz assigned_at, bool reassigned,
-                      std::string_view user_id, bool quiet = false);
+// Clears of single users (ab_clear_user_cache) forget the user in the cache, then mark
+// the user's queued records forgotten; records a backend still keeps for itself
+// (staged_assignments.hpp) are out of that reach. So a clear is counted when it begins
+// and when it ends, and a backend's batch is checked against the cache record by record
+// only when a clear may have overlapped the time since its last append.
+struct UserClearCounts {
+  std::uint64_t begun;
+  std::uint64_t done;
+};
+UserClearCounts ReadUserClearCounts();
+// Counts a clear as begun for its lifetime, and as done after it.
+class UserClearScope {
+ public:
+  UserClearScope();
+  ~UserClearScope();
+  UserClearScope(const UserClearScope&) = delete;
+  UserClearScope& operator=(const UserClearScope&) = delete;
+};
+
+// Appends the records packed in `records` (`bytes` bytes, the oldest first) for this
+// database under one hold of the queue's lock, instead of one per record. When a user
+// clear began since `since` was read (or was running then), each record is first asked
+// `still_cached` and left out if its cache entry is gone. Never waits: when the pool is
+// used up it wakes the worker and stops. Returns the bytes consumed (whole records from
+// the front, left out or appended) and counts the appended ones in `appended`.
+Size EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
+                    bool (*still_cached)(const QueuedAssignment&), bool quiet, int* appended);
 
 // Fills a record of RecordLength(user_id.size()) bytes (for a backend's own batch, in
 // the same format).

@@ -473,8 +473,8 @@ namespace {
 constexpr std::int64_t kPublishEvery = 1024;
 std::int64_t unpublished[kCounters] = {};
 
-void CountLocally(Counter counter) {
-  if (++unpublished[counter] == kPublishEvery) PublishCounts();
+void CountLocally(Counter counter, std::int64_t count = 1) {
+  if ((unpublished[counter] += count) >= kPublishEvery) PublishCounts();
 }
 
 }  // namespace
@@ -489,7 +489,7 @@ void PublishCounts() {
 
 void CountHit() { CountLocally(kHits); }
 void CountMiss() { CountLocally(kMisses); }
-void CountQueued() { CountLocally(kQueued); }
+void CountQueued(int count) { CountLocally(kQueued, count); }
 void CountLogLookup() { Add(kLogLookups, 1); }
 void CountSyncWrite() { Add(kSyncWrites, 1); }
 void CountUncachedWrite() { Add(kUncachedWrites, 1); }

@@ -93,7 +93,7 @@ StickyStats ReadStickyStats();  // this backend's own counts published first
 // (sticky.cpp).
 void CountHit();
 void CountMiss();
-void CountQueued();
+void CountQueued(int count);
 void PublishCounts();
 void CountLogLookup();
 void CountSyncWrite();
