@@ -16,7 +16,7 @@ Size used = 0;
 TimestampTz oldest_at = 0;
 // The user clears as read after the last append (none read yet: the first batch is
 // checked record by record).
-UserClearCounts clears_since_append{1, 0};
+UserClearCounts clears_since_append = kCheckEveryRecord;
 
 }  // namespace
 

@@ -55,8 +55,8 @@ void MarkClearedIncomplete() {
 
 // A burst larger than the shared queue (abtest.assignment_queue_size): when the queue
 // has no room for a staged batch (staged_assignments.hpp), the backend keeps the rest
-// in an overflow batch of its own and writes it itself, many rows per statement, in the routing transaction, when the batch is
-// full and at commit; the flush worker meanwhile drains the queue, so both write. The
+// in an overflow batch of its own and writes it itself, many rows per statement, in the
+// routing transaction, when the batch is full and at commit; the flush worker meanwhile drains the queue, so both write. The
 // batch's cache entries stay pending (never evicted) until written. At an abort the
 // batch goes to the queue if it has room again; what does not fit stays cached but
 // unlogged, like a synchronous write whose transaction rolled back.
@@ -115,12 +115,13 @@ void AppendStaged(bool write_overflow) {
 
 // Called at an abort: cannot raise. The overflow batch, then the staged records, go to
 // the queue if it has room again; what does not fit stays cached but unlogged, as after
-// a synchronous write whose transaction rolled back.
+// a synchronous write whose transaction rolled back. The overflow batch is checked
+// against the cache record by record, as WriteOverflow would have.
 void SaveAtAbort() noexcept {
   auto unlogged = [](const QueuedAssignment& record) { StickyMarkPersisted(KeyOf(record)); };
   try {
     int appended = 0;
-    Size consumed = EnqueueRecords(overflow.bytes.data(), overflow.bytes.size(), ReadUserClearCounts(), StillCached,
+    Size consumed = EnqueueRecords(overflow.bytes.data(), overflow.bytes.size(), kCheckEveryRecord, StillCached,
                                    true, &appended);
     CountQueued(appended);
     ForEachRecordIn(overflow.bytes.data() + consumed, overflow.bytes.size() - consumed, unlogged);
@@ -146,6 +147,11 @@ Datum FinishAtCommit(FunctionCallInfo) {
   return 0;
 }
 
+Datum AppendBeforePrepare(FunctionCallInfo) {
+  AppendStaged(false);
+  return 0;
+}
+
 // Transaction callbacks cannot raise: a failure here costs extra log lookups at worst.
 // Except before a commit, where appending the staged records or writing the overflow
 // batch may fail the commit. A transaction being prepared appends its staged records
@@ -154,11 +160,7 @@ Datum FinishAtCommit(FunctionCallInfo) {
 void OnTransactionEnd(XactEvent event, void*) {
   if (event == XACT_EVENT_PRE_COMMIT && (!staged::Empty() || overflow.records > 0))
     (void)RunGuarded(FinishAtCommit, nullptr);
-  if (event == XACT_EVENT_PRE_PREPARE && !staged::Empty())
-    (void)RunGuarded([](FunctionCallInfo) -> Datum {
-      AppendStaged(false);
-      return 0;
-    }, nullptr);
+  if (event == XACT_EVENT_PRE_PREPARE && !staged::Empty()) (void)RunGuarded(AppendBeforePrepare, nullptr);
   if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) && (!staged::Empty() || overflow.records > 0))
     SaveAtAbort();
   try {
@@ -319,7 +321,7 @@ int Remember(const CompiledExperiment& experiment, std::string_view user_id, int
     case StoreOutcome::kStored:
       break;
   }
-  // No queue (a user id too long to queue, or no database slot): written now.
+  // Synchronous (the setting, or a user id too long to queue), or no queue: written now.
   if (sync || ClaimDatabaseQueue() < 0) return WriteAndCache(experiment, user_id, key, branch, stored.replaced);
   if (staged::Keep(key, branch, GetCurrentTimestamp(), stored.replaced, user_id)) AppendStaged(true);
   return branch;
@@ -337,6 +339,7 @@ void ForgetExperiment(const std::string& experiment_id) {
 
 void ForgetUser(const std::string& user_id) {
   RegisterCallbacks();
+  AppendStaged(true);  // this backend's own records of the user are then marked in the queue
   catalog::LockAssignmentsForClear();
   catalog::DeleteUserAssignments(user_id);
   XXH128_hash_t hash = UserHash128(user_id);

@@ -78,6 +78,8 @@ struct UserClearCounts {
   std::uint64_t done;
 };
 UserClearCounts ReadUserClearCounts();
+// Counts that make EnqueueRecords check every record (begun != done: as if a clear ran).
+constexpr UserClearCounts kCheckEveryRecord{1, 0};
 // Counts a clear as begun for its lifetime, and as done after it.
 class UserClearScope {
  public:
