@@ -4,8 +4,9 @@
 // A queue is a list of 64 kB chunks of variable-length records, taken from one pool
 // shared by every database (abtest.assignment_queue_size in all) and given back as the
 // worker writes them; each queue has its own LWLock (a backend appends its staged
-// batch of up to 8 kB under it, staged_assignments.hpp, and the worker takes batches). The worker is started on demand by the backend that
-// finds none running, and leaves when its queue has stayed empty for 3 s, so an idle
+// batch of up to 8 kB under it, staged_assignments.hpp, and the worker takes batches).
+// The worker is started on demand by the backend that finds none running, and leaves
+// when its queue has stayed empty for 3 s, so an idle
 // database has no worker (and DROP DATABASE, which waits 5 s for other sessions, is
 // not blocked by one).
 //
