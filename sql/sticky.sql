@@ -72,6 +72,18 @@ ROLLBACK;
 SELECT count(*) AS rolled_back_row FROM abtest.assignments WHERE user_id = 'd2';
 RESET abtest.sticky_durability;
 
+-- Write-behind: the new users of a transaction that rolls back keep their branch and are
+-- logged all the same. A backend appends its new records to the queue in batches of
+-- 8 kB (256 here, during the statement) and the rest at the abort.
+SELECT ab_create_experiment('aborted', ARRAY['control', 'treatment']) IS NOT NULL AS created;
+SELECT ab_start('aborted');
+BEGIN;
+SELECT count(ab_route_user('aborted', 'a' || i)) AS routed FROM generate_series(1, 300) i;
+ROLLBACK;
+SELECT wait_for_log('aborted', 300) AS logged_after_rollback;
+SELECT count(*) AS changed_branch FROM abtest.assignments a JOIN abtest.experiments e ON e.id = a.experiment_id
+ WHERE e.name = 'aborted' AND a.branch <> ab_route_user('aborted', a.user_id);
+
 -- ab_clear_user_cache forgets a user everywhere (deletion requests).
 SELECT count(*) AS before_clear FROM abtest.assignments WHERE user_id IN ('u1', 'r1');
 SELECT ab_clear_user_cache('u1');
