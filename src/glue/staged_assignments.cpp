@@ -31,10 +31,8 @@ bool Empty() { return used == 0; }
 
 int Append(bool quiet, bool (*still_cached)(const QueuedAssignment&), void (*left_over)(const QueuedAssignment&)) {
   if (used == 0) return 0;
-  int appended = 0;
-  Size consumed = EnqueueRecords(batch, used, clears_since_append, still_cached, quiet, &appended);
+  int appended = EnqueueRecords(batch, used, clears_since_append, still_cached, left_over, quiet);
   clears_since_append = ReadUserClearCounts();
-  ForEachRecordIn(batch + consumed, used - consumed, left_over);
   used = 0;
   return appended;
 }

@@ -56,10 +56,11 @@ void MarkClearedIncomplete() {
 // A burst larger than the shared queue (abtest.assignment_queue_size): when the queue
 // has no room for a staged batch (staged_assignments.hpp), the backend keeps the rest
 // in an overflow batch of its own and writes it itself, many rows per statement, in the
-// routing transaction, when the batch is full and at commit; the flush worker meanwhile drains the queue, so both write. The
-// batch's cache entries stay pending (never evicted) until written. At an abort the
-// batch goes to the queue if it has room again; what does not fit stays cached but
-// unlogged, like a synchronous write whose transaction rolled back.
+// routing transaction, when the batch is full and at commit; the flush worker meanwhile
+// drains the queue, so both write. The batch's cache entries stay pending (never
+// evicted) until written. At an abort the batch goes to the queue if it has room again;
+// what does not fit stays cached but unlogged, like a synchronous write whose
+// transaction rolled back.
 struct OverflowBatch {
   std::vector<char> bytes;
   int records = 0;
@@ -72,14 +73,20 @@ void ForEachOverflowRecord(Visit&& visit) {
   ForEachRecordIn(overflow.bytes.data(), overflow.bytes.size(), visit);
 }
 
+// Whether a staged or overflowing record still matches the cache: a user clear that
+// began after it was cached forgot its entry, and the record must not be logged.
+bool StillCached(const QueuedAssignment& record) {
+  Lookup lookup = StickyLookup(KeyOf(record));
+  return lookup.found && lookup.found->branch == record.branch;
+}
+
 void WriteOverflow() {
   if (overflow.records == 0) return;
   catalog::LockAssignmentsForWrite();
   // Taken after the lock: a clear in another session that forgot a user (its cache
   // entry is gone) has committed by now, and that user is not written.
   ForEachOverflowRecord([](QueuedAssignment& record) {
-    Lookup lookup = StickyLookup(KeyOf(record));
-    if (!lookup.found || lookup.found->branch != record.branch) record.forgotten = 1;
+    if (!StillCached(record)) record.forgotten = 1;
   });
   catalog::WriteAssignmentBatch(overflow.bytes.data(), overflow.bytes.size());
   ForEachOverflowRecord([](QueuedAssignment& record) {
@@ -99,13 +106,6 @@ void AddToOverflow(const QueuedAssignment& record) {
   ++overflow.records;
 }
 
-// Whether a staged or overflowing record still matches the cache: a user clear that
-// began after it was cached forgot its entry, and the record must not be logged.
-bool StillCached(const QueuedAssignment& record) {
-  Lookup lookup = StickyLookup(KeyOf(record));
-  return lookup.found && lookup.found->branch == record.branch;
-}
-
 // Appends this backend's staged batch to the queue; what finds no room joins the
 // overflow batch, written when full (`write_overflow`) or at commit.
 void AppendStaged(bool write_overflow) {
@@ -120,11 +120,8 @@ void AppendStaged(bool write_overflow) {
 void SaveAtAbort() noexcept {
   auto unlogged = [](const QueuedAssignment& record) { StickyMarkPersisted(KeyOf(record)); };
   try {
-    int appended = 0;
-    Size consumed = EnqueueRecords(overflow.bytes.data(), overflow.bytes.size(), kCheckEveryRecord, StillCached,
-                                   true, &appended);
-    CountQueued(appended);
-    ForEachRecordIn(overflow.bytes.data() + consumed, overflow.bytes.size() - consumed, unlogged);
+    CountQueued(EnqueueRecords(overflow.bytes.data(), overflow.bytes.size(), kCheckEveryRecord, StillCached,
+                               unlogged, true));
   } catch (...) {
   }
   overflow.bytes.clear();

@@ -388,11 +388,14 @@ UserClearCounts ReadUserClearCounts() {
 UserClearScope::UserClearScope() { pg_atomic_fetch_add_u64(&area->user_clears_begun, 1); }
 UserClearScope::~UserClearScope() { pg_atomic_fetch_add_u64(&area->user_clears_done, 1); }
 
-Size EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
-                    bool (*still_cached)(const QueuedAssignment&), bool quiet, int* appended) {
-  *appended = 0;
+int EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
+                   bool (*still_cached)(const QueuedAssignment&), void (*left_over)(const QueuedAssignment&),
+                   bool quiet) {
   int index = ClaimDatabaseQueue();
-  if (index < 0) return 0;
+  if (index < 0) {
+    ForEachRecordIn(records, bytes, left_over);
+    return 0;
+  }
   Queue& queue = area->queues[index];
   LWLockAcquire(queue.lock, LW_EXCLUSIVE);
   EnsureWorkerLocked(queue, quiet);
@@ -400,6 +403,7 @@ Size EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
   bool check = since.begun != since.done || pg_atomic_read_u64(&area->user_clears_begun) != since.begun;
   Size at = 0;
   Size added = 0;
+  int appended = 0;
   while (at < bytes) {
     auto* record = reinterpret_cast<QueuedAssignment*>(records + at);
     Size length = record->length();
@@ -427,14 +431,15 @@ Size EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
     chunk.used += static_cast<std::uint32_t>(length);
     added += length;
     at += length;
-    ++*appended;
+    ++appended;
   }
   queue.appended += added;
   // Wake the worker early when the pool runs low, rather than at its interval.
   if (area->free_count < area->chunk_count / 2 && queue.appended - queue.taken >= kChunkBytes)
     WakeWorkerLocked(queue);
   LWLockRelease(queue.lock);
-  return at;
+  ForEachRecordIn(records + at, bytes - at, left_over);
+  return appended;
 }
 
 void ForgetQueuedUser(std::string_view user_id) {

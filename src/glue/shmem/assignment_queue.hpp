@@ -6,9 +6,8 @@
 // worker writes them; each queue has its own LWLock (a backend appends its staged
 // batch of up to 8 kB under it, staged_assignments.hpp, and the worker takes batches).
 // The worker is started on demand by the backend that finds none running, and leaves
-// when its queue has stayed empty for 3 s, so an idle
-// database has no worker (and DROP DATABASE, which waits 5 s for other sessions, is
-// not blocked by one).
+// when its queue has stayed empty for 3 s, so an idle database has no worker (and DROP
+// DATABASE, which waits 5 s for other sessions, is not blocked by one).
 //
 // A database claims a slot (its queue, and its metrics state in metrics_store.hpp) on
 // first use. There is one slot per possible backend (MaxBackends), and the slot of a
@@ -94,10 +93,12 @@ class UserClearScope {
 // database under one hold of the queue's lock, instead of one per record. When a user
 // clear began since `since` was read (or was running then), each record is first asked
 // `still_cached` and left out if its cache entry is gone. Never waits: when the pool is
-// used up it wakes the worker and stops. Returns the bytes consumed (whole records from
-// the front, left out or appended) and counts the appended ones in `appended`.
-Size EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
-                    bool (*still_cached)(const QueuedAssignment&), bool quiet, int* appended);
+// used up it wakes the worker, and the records that found no room are handed to
+// `left_over`, the oldest first, after the lock is released. Returns how many records
+// were appended.
+int EnqueueRecords(char* records, Size bytes, const UserClearCounts& since,
+                   bool (*still_cached)(const QueuedAssignment&), void (*left_over)(const QueuedAssignment&),
+                   bool quiet);
 
 // Fills a record of RecordLength(user_id.size()) bytes (for a backend's own batch, in
 // the same format).
