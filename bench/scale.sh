@@ -3,7 +3,8 @@
 # statement routes N new users of a new experiment, then the same N users again, for
 # each N of the sweep, on a fresh cluster where two other sticky experiments already
 # hold 100,000 users each. Each cost is per user and against hashtext() over the same
-# N in the same run.
+# N in the same run, beside the floor under any sticky router: hashtext's work plus one
+# random read in a region of the cache's size (bench/read_floor.c), over the same users.
 # Usage: bash bench/scale.sh
 #   SCALE_SIZES   the sweep (default "10000 100000 1000000 5000000")
 #   SCALE_RUNS    timed runs of the returning users and of hashtext at least, median (default 3)
@@ -53,6 +54,14 @@ SELECT count(ab_route_user('other_' || k, 'o' || i)) FROM generate_series(1, 2) 
 SELECT bench_wait_for_flush();
 SQL
 
+# The floor (bench/read_floor.c), built against the server's headers; its region is
+# the size of the sticky cache.
+floor_lib="$ABTEST_TMP/read_floor.so"
+cc -O2 -Wall -fPIC -shared -I"$("$ABTEST_PG_CONFIG" --includedir-server)" -o "$floor_lib" "$ABTEST_REPO/bench/read_floor.c"
+chmod a+rx "$floor_lib"
+abtest_psql -q -c "CREATE FUNCTION bench_read_floor(text, integer) RETURNS integer AS '${floor_lib%.so}', 'bench_read_floor' LANGUAGE C STRICT"
+floor_mb="$(abtest_psql -At -c 'SELECT ceil(capacity * 40 / 1048576.0)::int FROM abtest.sticky_cache_stats')"
+
 settings="$(abtest_psql -At -c "SELECT string_agg(name || ' = ' || setting || coalesce(' ' || unit, ''), ', ' ORDER BY name)
     FROM pg_settings WHERE name IN ('abtest.sticky_cache_size', 'abtest.assignment_queue_size', 'abtest.max_databases',
                                     'abtest.flush_interval', 'shared_buffers')")"
@@ -74,6 +83,7 @@ wait_for_purge() {
 }
 {
 echo "SELECT count(ab_route_user('other_1', 'o' || i)) FROM generate_series(1, 100000) i;"
+echo "SELECT bench_read_floor('map the region', $floor_mb);"
 for n in $SIZES; do
     e="scale_$n"
     # A small size is a statement of a few ms, which the machine's other work moves by
@@ -107,6 +117,8 @@ for n in $SIZES; do
     for (( run = 1; run <= returning_runs; run++ )); do
         echo "\\echo @hash $n"
         echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(hashtext(i::text)) FROM generate_series(1, $n) i;"
+        echo "\\echo @floor $n"
+        echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(bench_read_floor(i::text, $floor_mb)) FROM generate_series(1, $n) i;"
         echo "\\echo @returning $n"
         echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(ab_route_user('$e', i::text)) FROM generate_series(1, $n) i;"
     done
@@ -139,8 +151,11 @@ new_ns=()
 returning_ns=()
 new_own_ns=()
 returning_own_ns=()
+floor_ns=()
 for n in $SIZES; do
     hash_ms="$(values hash "$n" | median)"
+    floor_ms="$(values floor "$n" | median)"
+    floor_ratio="$(ratio "$floor_ms" "$hash_ms")"
     new_ms="$(values new "$n" | median)"
     returning_ms="$(values returning "$n" | median)"
     new_ratio="$(ratio "$new_ms" "$hash_ms")"
@@ -151,20 +166,21 @@ for n in $SIZES; do
         returning_ratios+=("$returning_ratio")
         new_ns+=("$(per_user_ns "$new_ms" "$n")")
         returning_ns+=("$(per_user_ns "$returning_ms" "$n")")
+        floor_ns+=("$(per_user_ns "$floor_ms" "$n")")
         # The call's own cost: what it adds to hashtext's row (the series, its spill to a
         # temporary file above work_mem, the count), which varies with N by itself.
         new_own_ns+=("$(per_user_ns "$(awk -v a="$new_ms" -v b="$hash_ms" 'BEGIN {print a - b}')" "$n")")
         returning_own_ns+=("$(per_user_ns "$(awk -v a="$returning_ms" -v b="$hash_ms" 'BEGIN {print a - b}')" "$n")")
     fi
     delta() { echo $(( $(stat "$n" "$2" "$3") - $(stat "$n" "$1" "$3") )); }
-    rows+=("| $n | $(per_user_ns "$hash_ms" "$n") | $(per_user_ns "$new_ms" "$n") ($new_ratio ×) | $(per_user_ns "$returning_ms" "$n") ($returning_ratio ×) | $(delta before new 1) / $(delta before new 2) / $(delta before new 3) / $(delta before new 4) | $(delta new returning 1) / $(delta new returning 2) / $(delta new returning 3) / $(delta new returning 4) |")
+    rows+=("| $n | $(per_user_ns "$hash_ms" "$n") | $(per_user_ns "$floor_ms" "$n") ($floor_ratio ×) | $(per_user_ns "$new_ms" "$n") ($new_ratio ×) | $(per_user_ns "$returning_ms" "$n") ($returning_ratio ×) | $(delta before new 1) / $(delta before new 2) / $(delta before new 3) / $(delta before new 4) | $(delta new returning 1) / $(delta new returning 2) / $(delta new returning 3) / $(delta new returning 4) |")
 done
 
 # Flatness: the largest per-user cost against the smallest, over the sweep.
 spread() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {printf "%.2f", a[NR] / a[1]}'; }
 spread_line="no size of the sweep fits the cache"
 if (( ${#new_ns[@]} > 0 )); then
-    spread_line="Over the sizes that fit the cache ($capacity entries, with the other experiments' 200,000 users), the largest per-user cost over the smallest: new users $(spread "${new_ns[@]}") in ns ($(spread "${new_ratios[@]}") in × hashtext), returning users $(spread "${returning_ns[@]}") in ns ($(spread "${returning_ratios[@]}") in × hashtext); target ≤ 1.5. The same over the cost beyond hashtext's (ns per user: new ${new_own_ns[*]}, returning ${returning_own_ns[*]}): new $(spread "${new_own_ns[@]}"), returning $(spread "${returning_own_ns[@]}")"
+    spread_line="Over the sizes that fit the cache ($capacity entries, with the other experiments' 200,000 users), the largest per-user cost over the smallest: new users $(spread "${new_ns[@]}") in ns ($(spread "${new_ratios[@]}") in × hashtext), returning users $(spread "${returning_ns[@]}") in ns ($(spread "${returning_ratios[@]}") in × hashtext); target ≤ 1.5. The floor's own: $(spread "${floor_ns[@]}") in ns. The same over the cost beyond hashtext's (ns per user: new ${new_own_ns[*]}, returning ${returning_own_ns[*]}): new $(spread "${new_own_ns[@]}"), returning $(spread "${returning_own_ns[@]}")"
 fi
 
 tps_line="pgbench skipped."
@@ -221,10 +237,12 @@ pgver="$(abtest_psql -At -c 'SHOW server_version')"
     echo "hashtext() over the same N; the median of the runs. A size is run until it made about $NEW_CALLS new-user and"
     echo "$RETURNING_CALLS returning calls (each new-user run with an experiment of its own, deleted after it; at most 20"
     echo "new-user and 100 returning runs, at least $RUNS returning ones), so the small sizes are measured as often as the"
-    echo "large ones; the cache statistics are the sums over a size's runs."
+    echo "large ones; the cache statistics are the sums over a size's runs. The floor (bench/read_floor.c) is hashtext's"
+    echo "work plus one random read in a region of the cache's size ($floor_mb MB), chosen by the same user's hash: what"
+    echo "any sticky router must at least do for a returning user; it runs beside each returning run."
     echo
-    echo "| N | hashtext, ns per user | new users, ns (× hashtext) | returning users, ns (× hashtext) | new: log lookups / evictions / uncached writes / overflow writes | returning (all runs): the same |"
-    echo "|---:|---:|---:|---:|---|---|"
+    echo "| N | hashtext, ns per user | floor, ns (× hashtext) | new users, ns (× hashtext) | returning users, ns (× hashtext) | new: log lookups / evictions / uncached writes / overflow writes | returning (all runs): the same |"
+    echo "|---:|---:|---:|---:|---:|---|---|"
     printf '%s\n' "${rows[@]}"
     echo
     echo "$spread_line."
