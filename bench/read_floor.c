@@ -2,9 +2,9 @@
  * The floor under sticky routing, measured inside PostgreSQL's executor: a function
  * that does what hashtext() does (hash the text) and then one read of a random cache
  * line in a region of the sticky cache's size, chosen by that hash. Any sticky router
- * must at least find the user's entry in a table of its users, so no routing call of a
- * remembered user can be cheaper than this one, however it is written (bench/scale.sh
- * prints it beside ab_route_user).
+ * must at least find the user's entry in a table of its users, so with a table of this
+ * size no routing call of a remembered user can be cheaper than this one, however it is
+ * written (bench/scale.sh prints it beside ab_route_user).
  *
  * bench_read_floor(user_id text, region_mb integer) RETURNS integer
  *
