@@ -60,7 +60,7 @@ floor_lib="$ABTEST_TMP/read_floor.so"
 cc -O2 -Wall -fPIC -shared -I"$("$ABTEST_PG_CONFIG" --includedir-server)" -o "$floor_lib" "$ABTEST_REPO/bench/read_floor.c"
 chmod a+rx "$floor_lib"
 abtest_psql -q -c "CREATE FUNCTION bench_read_floor(text, integer) RETURNS integer AS '${floor_lib%.so}', 'bench_read_floor' LANGUAGE C STRICT"
-floor_mb="$(abtest_psql -At -c 'SELECT ceil(capacity * 40 / 1048576.0)::int FROM abtest.sticky_cache_stats')"
+floor_mb="$(abtest_psql -At -c "SELECT round(size / 1048576.0)::int FROM pg_shmem_allocations WHERE name = 'abtest sticky cache'")"
 
 settings="$(abtest_psql -At -c "SELECT string_agg(name || ' = ' || setting || coalesce(' ' || unit, ''), ', ' ORDER BY name)
     FROM pg_settings WHERE name IN ('abtest.sticky_cache_size', 'abtest.assignment_queue_size', 'abtest.max_databases',

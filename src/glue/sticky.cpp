@@ -12,6 +12,7 @@
 #include "glue/shmem/shared_state.hpp"
 #include "glue/shmem/sticky_cache.hpp"
 #include "glue/staged_assignments.hpp"
+#include "glue/transaction_end.hpp"
 
 extern "C" {
 #include "utils/snapmgr.h"
@@ -155,22 +156,17 @@ Datum AppendBeforePrepare(FunctionCallInfo) {
 // but leaves its overflow batch to the backend's next commit: its locks on the log
 // would last until COMMIT PREPARED.
 void OnTransactionEnd(XactEvent event, void*) {
-  if (event == XACT_EVENT_PRE_COMMIT && (!staged::Empty() || overflow.records > 0))
-    (void)RunGuarded(FinishAtCommit, nullptr);
+  bool holds_records = !staged::Empty() || overflow.records > 0;  // staged or overflowing
+  if (event == XACT_EVENT_PRE_COMMIT && holds_records) (void)RunGuarded(FinishAtCommit, nullptr);
   if (event == XACT_EVENT_PRE_PREPARE && !staged::Empty()) (void)RunGuarded(AppendBeforePrepare, nullptr);
-  if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) && (!staged::Empty() || overflow.records > 0))
-    SaveAtAbort();
+  if (Aborts(event) && holds_records) SaveAtAbort();
   try {
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) ApplyClearsAtCommit();
-    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) MarkClearedIncomplete();
+    if (Commits(event)) ApplyClearsAtCommit();
+    if (Aborts(event)) MarkClearedIncomplete();
   } catch (...) {
   }
-  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
-      event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
-    PublishCounts();  // atomic adds only: cannot raise
-  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
-      event == XACT_EVENT_PARALLEL_ABORT)
-    pending.clear();
+  if (Ends(event)) PublishCounts();  // atomic adds only: cannot raise
+  if (Commits(event) || Aborts(event)) pending.clear();
 }
 
 void OnSubtransactionEnd(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {

@@ -10,6 +10,7 @@
 #include "glue/shmem/metrics_store.hpp"
 #include "glue/shmem/pending_queries.hpp"
 #include "glue/shmem/query_metrics.hpp"
+#include "glue/transaction_end.hpp"
 
 extern "C" {
 #include "executor/executor.h"
@@ -86,10 +87,8 @@ void RemoveAt(int index) {
 // was never ended (it cannot happen through a portal) and are dropped. Then the
 // transaction's statements reach shared memory.
 void OnTransactionEnd(XactEvent event, void*) {
-  bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
-  bool end = abort || event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-             event == XACT_EVENT_PREPARE;
-  if (!end) return;
+  if (!Ends(event)) return;
+  bool abort = Aborts(event);
   if (abort && timed_count > 0) {
     instr_time now;
     INSTR_TIME_SET_CURRENT(now);

@@ -12,6 +12,7 @@
 #include "glue/shmem/query_metrics.hpp"
 #include "glue/shmem/shared_state.hpp"
 #include "glue/worker/query_persistence.hpp"
+#include "glue/transaction_end.hpp"
 
 extern "C" {
 #include "access/xlog.h"
@@ -349,8 +350,8 @@ void RemoveEntriesOf(const Table& table, Oid database) {
 
 // Transaction callbacks cannot raise, and nothing here does.
 void OnTransactionEnd(XactEvent event, void*) {
-  bool commit = event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT;
-  bool abort = event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT;
+  bool commit = Commits(event);
+  bool abort = Aborts(event);
   // This transaction's statements first: a clear at its commit clears them too.
   if (commit || abort) pending_queries::Publish();
   if (commit || abort) FlushPendingExposures();  // a rolled-back route was still seen

@@ -8,6 +8,7 @@
 #include "glue/catalog/catalog.hpp"
 #include "glue/guard.hpp"
 #include "glue/shmem/assignment_queue.hpp"
+#include "glue/transaction_end.hpp"
 
 extern "C" {
 #include "storage/lock.h"
@@ -198,11 +199,9 @@ Step BatchOf(Purge& purge, bool older_ended) {
 // worker quietly, neither of which raises.
 void OnTransactionEnd(XactEvent event, void*) {
   if (requested_queue < 0) return;
-  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) RequestPurge(requested_queue);
+  if (Commits(event)) RequestPurge(requested_queue);
   // A prepared transaction's purge is found at the worker's next start.
-  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_ABORT ||
-      event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
-    requested_queue = -1;
+  if (Ends(event)) requested_queue = -1;
 }
 
 }  // namespace
