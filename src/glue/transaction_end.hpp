@@ -1,7 +1,8 @@
 // Which end of a transaction an XactEvent is, for the transaction callbacks of the
 // glue (sticky.cpp, shmem/metrics_store.cpp, hooks/statement_timing.cpp,
-// worker/log_purge.cpp): each acts at a commit, at an abort, or at any end, PREPARE
-// TRANSACTION included, whether of a backend's transaction or a parallel worker's.
+// worker/log_purge.cpp, branches/entered_branch.cpp): each acts at a commit, at an
+// abort, or at any end, PREPARE TRANSACTION included, whether of a backend's
+// transaction or a parallel worker's.
 #pragma once
 
 #include "glue/pg.hpp"

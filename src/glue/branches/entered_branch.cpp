@@ -1,6 +1,7 @@
 #include "glue/branches/entered_branch.hpp"
 
 #include "glue/guard.hpp"
+#include "glue/transaction_end.hpp"
 
 namespace abtest::glue::entered_branch {
 
@@ -22,17 +23,7 @@ void Forget() {
 }
 
 void OnTransactionEnd(XactEvent event, void*) {
-  switch (event) {
-    case XACT_EVENT_COMMIT:
-    case XACT_EVENT_PARALLEL_COMMIT:
-    case XACT_EVENT_ABORT:
-    case XACT_EVENT_PARALLEL_ABORT:
-    case XACT_EVENT_PREPARE:
-      Forget();
-      break;
-    default:
-      break;
-  }
+  if (Ends(event)) Forget();
 }
 
 // Entered in a savepoint that is rolled back: its settings are undone, and so is the
